@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+# -*- coding: UTF-8 -*-
+# File: imagenet-resnet.py
+"""Train and evaluate ResNet / ResNeXt classifiers on WebVision (or any root in the same layout).
+
+  train:      imagenet-resnet.py --data ROOT --gpu 0,1,2,3 -d 50 --mode resnet
+  evaluate:   imagenet-resnet.py --data ROOT -d 50 --mode resnet --eval --load train_log/RUN/model-N
+  benchmark:  imagenet-resnet.py --fake -d 50 --batch 32 --steps-per-epoch 20 --epochs 1
+
+Without --data the embedded demo set is used (built on first use from photos that
+scikit-image and scikit-learn ship). Rerunning a training command resumes from the newest
+checkpoint in its --logdir.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+import tfcompat  # noqa: F401  (sets up TensorFlow for tensorpack; must precede it)
+import tensorflow as tf
+from tensorpack import QueueInput, SimpleTrainer, SyncMultiGPUTrainerReplicated, TrainConfig, logger
+from tensorpack import launch_train_with_config
+from tensorpack.callbacks import (DataParallelInferenceRunner, EstimatedTimeLeft, InferenceRunner,
+                                  ModelSaver)
+from tensorpack.tfutils.sessinit import SaverRestore
+from tensorpack.tfutils.sesscreate import NewSessionCreator
+
+import imagenet_utils as iu
+import webvision_dataset as wd
+from resnet_model import DEPTHS, GROUP_WIDTHS, MODES, ResNetModel
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+IMAGES_PER_EPOCH = 1280000      # the original's epoch (ImageNet-sized), so its tables stay comparable
+
+
+def get_args_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = p.add_argument
+    a('--data', metavar='DIR', help='prepared dataset root (meta/synsets.txt, meta/train.txt, train/, '
+      'meta/val.txt, val/). Default: the embedded demo set, built on first use')
+    a('--gpu', metavar='IDS', help='comma-separated GPU ids, one tower each, trained synchronously '
+      '(replicated). Omit to train on the CPU')
+    a('-d', '--depth', type=int, default=50, choices=sorted(DEPTHS), help='ResNet depth (default: %(default)s)')
+    a('--mode', default='resnet', choices=MODES, help='variant (default: %(default)s); resnext needs '
+      '-d 50, 101 or 152')
+    a('--group-width', type=int, default=4, choices=GROUP_WIDTHS, help='ResNeXt width per group, '
+      'cardinality 32: 4 is 32x4d, 8..48 the WSL 32x8d..32x48d models (default: %(default)s)')
+    a('--data-format', choices=('NCHW', 'NHWC'), help='default: NCHW on GPUs, NHWC on the CPU')
+    a('--batch', type=int, default=256, help='total batch size, split evenly across towers '
+      '(default: %(default)s)')
+    a('--lr', type=float, help='peak learning rate (default: 0.1 x batch / 256; when above 0.1 it is '
+      'reached by a linear warm-up from 0.1 over --warmup-epochs)')
+    a('--warmup-epochs', type=float, default=3, help='(default: %(default)s)')
+    a('--epochs', type=int, default=110, help='epochs to train; the learning rate drops 10x at '
+      '30/110, 60/110 and 90/110 of them, as in the original (default: %(default)s)')
+    a('--steps-per-epoch', type=int, help='default: {:,} images / batch, as the original'.format(IMAGES_PER_EPOCH))
+    a('--image-size', type=int, default=224, help='crop size (default: %(default)s)')
+    a('--logdir', help='checkpoints and logs; default train_log/<mode>-d<depth>-<dataset name>. '
+      'An existing run there is resumed')
+    a('--load', metavar='CKPT', help='initialise from a checkpoint (model-N or its .index) or .npz; '
+      'variables whose shape differs (another class count) are skipped and listed. With --eval: '
+      'the model to evaluate')
+    a('--keep', type=int, default=5, help='checkpoints to keep (default: %(default)s)')
+    a('--workers', type=int, help='loader processes (default: the number of CPU cores)')
+    a('--threads', type=int, help='CPU threads for TensorFlow ops (default: all cores)')
+    a('--eval', action='store_true', help='evaluate --load on every image of DIR/meta/val.txt')
+    a('--predictions', metavar='PATH', help='with --eval: where to write the predictions JSON '
+      '(default: beside the checkpoint)')
+    a('--fake', action='store_true', help='train on random uint8 batches and print images/s: the '
+      'speed of the compute alone')
+    a('--no-val', action='store_true', help='skip validation at the end of each epoch')
+    return p
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_gpus(spec):
+    if not spec:
+        return []
+    try:
+        gpus = [int(g) for g in spec.split(',') if g.strip() != '']
+    except ValueError:
+        raise UsageError('--gpu {!r}: expected comma-separated integers such as 0,1,2,3'.format(spec)) from None
+    if not gpus:
+        raise UsageError('--gpu {!r}: no GPU id given'.format(spec))
+    return gpus
+
+
+def check_args(args):
+    """Errors that need no TensorFlow, reported before it is imported."""
+    towers = max(len(parse_gpus(args.gpu)), 1)
+    if args.batch < 1 or args.batch % towers:
+        lo, hi = args.batch // towers * towers, (args.batch // towers + 1) * towers
+        raise UsageError('--batch {} does not split evenly across {} towers (--gpu {}): use a multiple '
+                         'of {}, e.g. {}'.format(args.batch, towers, args.gpu, towers,
+                                                 ' or '.join(str(b) for b in (lo, hi) if b > 0)))
+    if args.mode == 'resnext' and args.depth not in (50, 101, 152):
+        raise UsageError('--mode resnext needs -d 50, 101 or 152 (a bottleneck depth); got -d {}'.format(args.depth))
+    if args.eval and not args.load:
+        raise UsageError('--eval needs --load CKPT: the model to evaluate')
+    for name in ('epochs', 'steps_per_epoch', 'image_size', 'keep'):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise UsageError('--{} must be positive, got {}'.format(name.replace('_', '-'), v))
+    return towers
+
+
+def default_logdir(args, data_root):
+    name = os.path.basename(os.path.normpath(data_root)) if data_root else 'fake'
+    mode = args.mode if args.mode != 'resnext' else 'resnext32x{}d'.format(args.group_width)
+    return os.path.join('train_log', '{}-d{}-{}'.format(mode, args.depth, name))
+
+
+def on_gpu(args):
+    return bool(args.gpu) or tfcompat.is_gpu_available()
+
+
+def make_model(args, num_classes):
+    fmt = args.data_format or ('NCHW' if on_gpu(args) else 'NHWC')
+    return ResNetModel(args.depth, args.mode, num_classes=num_classes, group_width=args.group_width,
+                       data_format=fmt, image_size=args.image_size)
+
+
+def session_creator(args):
+    # On GPUs tensorpack's defaults are right; on the CPU every core must work on each op.
+    return None if on_gpu(args) else NewSessionCreator(config=iu.session_config(args.threads))
+
+
+def resume_point(logdir, steps_per_epoch):
+    """(SessionInit, starting epoch) from the newest checkpoint in logdir, or (None, 1)."""
+    ckpt = tf.train.latest_checkpoint(logdir)
+    if ckpt is None:
+        return None, 1
+    step = int(ckpt.rsplit('-', 1)[1])
+    epoch = step // steps_per_epoch + 1
+    logger.info('Resuming from {}: global step {}, epoch {}'.format(ckpt, step, epoch))
+    return SaverRestore(ckpt), epoch
+
+
+def training_callbacks(args, num_classes, towers, steps_per_epoch, per_tower):
+    base_lr = args.lr if args.lr is not None else 0.1 * args.batch / 256.
+    callbacks = [
+        ModelSaver(max_to_keep=args.keep, checkpoint_dir=args.logdir),
+        iu.LearningRateSchedule(base_lr=base_lr, steps_per_epoch=steps_per_epoch, epochs=args.epochs,
+                                warmup_epochs=args.warmup_epochs),
+        iu.BadImageReport(wd.BadImageLog(os.path.join(args.logdir, 'bad_images.txt'))),
+        EstimatedTimeLeft(),
+    ]
+    if not args.no_val:
+        val = wd.get_eval_dataflow(args.data, 'val', per_tower, iu.fbresnet_augmentor(False, args.image_size),
+                                   parallel=min(workers(args), 4))
+        infs = [iu.ValidationErrors(num_classes)]
+        callbacks.append(InferenceRunner(QueueInput(val), infs) if towers == 1 else
+                         DataParallelInferenceRunner(val, infs, list(range(towers))))
+    return callbacks
+
+
+def workers(args):
+    return args.workers if args.workers is not None else len(os.sched_getaffinity(0))
+
+
+def train(args, towers):
+    per_tower = args.batch // towers
+    steps_per_epoch = args.steps_per_epoch or max(IMAGES_PER_EPOCH // args.batch, 1)
+    if args.fake:
+        num_classes = wd.WebVisionMeta(args.data).num_classes if args.data else 1000
+        logger.set_logger_dir(args.logdir, action='d')
+        data = QueueInput(wd.FakeImageData(per_tower, args.image_size, num_classes))
+        callbacks = [iu.Throughput(args.batch, warmup_steps=min(5, max(1, steps_per_epoch * args.epochs // 4)))]
+        session_init, starting_epoch = None, 1
+    else:
+        num_classes = wd.WebVisionMeta(args.data).num_classes
+        logger.set_logger_dir(args.logdir, action='k')
+        bad_log = os.path.join(args.logdir, 'bad_images.txt')
+        data = QueueInput(wd.get_train_dataflow(args.data, per_tower, iu.fbresnet_augmentor(True, args.image_size),
+                                                workers(args), bad_log_path=bad_log))
+        callbacks = training_callbacks(args, num_classes, towers, steps_per_epoch, per_tower)
+        session_init, starting_epoch = resume_point(args.logdir, steps_per_epoch)
+        if session_init is None and args.load:
+            session_init = iu.WeightLoader(args.load)
+    logger.info('{} classes, {} tower(s) of batch {}, {} steps per epoch, epochs {}..{}'.format(
+        num_classes, towers, per_tower, steps_per_epoch, starting_epoch, args.epochs))
+    config = TrainConfig(model=make_model(args, num_classes), data=data, callbacks=callbacks,
+                         session_creator=session_creator(args), session_init=session_init,
+                         starting_epoch=starting_epoch, steps_per_epoch=steps_per_epoch, max_epoch=args.epochs)
+    trainer = SyncMultiGPUTrainerReplicated(towers) if towers > 1 else SimpleTrainer()
+    launch_train_with_config(config, trainer)
+
+
+def predictions_path(args):
+    if args.predictions:
+        return args.predictions
+    ckpt = args.load[:-len('.index')] if args.load.endswith('.index') else args.load.rstrip('/')
+    return '{}.{}.predictions.json'.format(ckpt, os.path.basename(os.path.normpath(args.data)))
+
+
+def write_json_atomic(path, obj):
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            json.dump(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def evaluate(args):
+    meta = wd.WebVisionMeta(args.data)
+    files = meta.file_list('val')
+    model = make_model(args, meta.num_classes)
+    ds = wd.get_eval_dataflow(args.data, 'val', min(args.batch, 64), iu.fbresnet_augmentor(False, args.image_size),
+                              parallel=workers(args), with_index=True)
+    config = None if on_gpu(args) else iu.session_config(args.threads)
+    top5, prob, labels, _ = iu.predict_dataflow(model, iu.WeightLoader(args.load, strict=True), ds, config)
+    # A test list gives every image the label 0: the labels are withheld, not all class 0.
+    known = meta.num_classes > 1 and bool(labels.any())
+    records = [{'file': files.name(i), 'label': int(labels[i]) if known else None,
+                'top5': top5[i].tolist(), 'prob': [round(float(p), 6) for p in prob[i]]}
+               for i in range(len(files))]
+    path = predictions_path(args)
+    write_json_atomic(path, records)
+    print('Wrote {} predictions to {}'.format(len(records), path))
+    if not known:
+        print('All labels are 0: a test list without labels, so no errors are computed.')
+        return 0
+    errors = iu.error_rates(*iu.wrong_from_topk(top5, labels), labels, meta.num_classes)
+    for name in ('Top1', 'Top5', 'Balanced Top1', 'Balanced Top5'):
+        print('{} Error: {:.4f}'.format(name, errors[name]))
+    return 0
+
+
+def main(args):
+    towers = check_args(args)
+    if args.gpu:
+        # Before TensorFlow first touches a device (importing it does not).
+        os.environ['CUDA_VISIBLE_DEVICES'] = args.gpu
+    if args.data is None and not args.fake:
+        from utils.make_demo_data import build_demo
+        args.data = build_demo()[0]
+    args.logdir = args.logdir or default_logdir(args, args.data)
+    if args.eval:
+        return evaluate(args)
+    train(args, towers)
+    return 0
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main(get_args_parser().parse_args()))
+    except UsageError as e:
+        get_args_parser().error(str(e))

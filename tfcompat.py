@@ -1,0 +1,28 @@
+"""Import this before anything that imports TensorFlow or tensorpack.
+
+tensorpack 0.11 builds its layers on ``tf.layers``, which TensorFlow 2.21 only provides through
+the legacy Keras 2 (``tf-keras``); Keras 3 is picked unless TF_USE_LEGACY_KERAS=1 is set before
+TensorFlow is first imported, and then tensorpack fails with "Conv2D is not available with
+Keras 3". Every entry point imports this module first, so none of them can forget.
+"""
+import os
+import sys
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+# oneDNN is off by default on CPUs without AVX-512 and was ~1.3x faster for our graphs there.
+os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+if 'tensorflow' in sys.modules and os.environ['TF_USE_LEGACY_KERAS'] != '1':
+    raise RuntimeError('TensorFlow was imported before tfcompat with TF_USE_LEGACY_KERAS unset; '
+                       'tensorpack layers will fail under Keras 3. Import tfcompat first.')
+
+import tensorflow as tf  # noqa: E402
+
+# tensorpack builds TF1-style graphs and runs them in sessions.
+tf.compat.v1.disable_eager_execution()
+tf.get_logger().setLevel('ERROR')
+
+
+def is_gpu_available():
+    return bool(tf.config.list_physical_devices('GPU'))

@@ -1,0 +1,244 @@
+# -*- coding: utf-8 -*-
+# File: webvision_dataset.py
+"""WebVision metadata and tensorpack DataFlows over the prepared layout:
+
+    ROOT/meta/synsets.txt        one synset id per line; class id = line number (0-based)
+    ROOT/meta/synset_words.txt   optional, "synset name ..." per line, for printing
+    ROOT/meta/train.txt          "relative/path.jpg label" per line, paths relative to ROOT/train
+    ROOT/meta/val.txt            the same, relative to ROOT/val (a test root lists "name 0")
+    ROOT/train/<synset>/*.jpg, ROOT/val/*.jpg
+
+DataFlows yield uint8 BGR images and int labels and know nothing about the model.
+"""
+import os
+
+import cv2
+import numpy as np
+
+from tensorpack.dataflow import (BatchData, DataFlow, MapData, MultiProcessMapDataZMQ,
+                                 MultiThreadMapData, RNGDataFlow)
+from tensorpack.dataflow import imgaug
+from tensorpack.utils import logger
+
+SPLITS = ('train', 'val', 'test')
+REQUIRED_META = ('synsets.txt',)
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file, the line and the value."""
+
+
+def _read_lines(path):
+    with open(path, 'rb') as f:
+        for lineno, raw in enumerate(f, 1):
+            line = raw.decode('utf-8', errors='strict').strip()   # also drops CR of CRLF files
+            if line:
+                yield lineno, line
+
+
+class FileList:
+    """Image paths and labels of one split, held as one bytes buffer plus offsets: a 16 M-line list
+    stays a few numpy arrays instead of 16 M Python objects that every forked loader would copy."""
+
+    def __init__(self, paths_blob, offsets, labels):
+        self.blob, self.offsets, self.labels = paths_blob, offsets, labels
+
+    @classmethod
+    def read(cls, path, num_classes):
+        blob, offsets, labels = bytearray(), [0], []
+        for lineno, line in _read_lines(path):
+            parts = line.rsplit(None, 1)
+            if len(parts) != 2:
+                raise DataError('{}:{}: expected "relative/path label", got {!r}'.format(path, lineno, line))
+            name, label = parts
+            try:
+                label = int(label)
+            except ValueError:
+                raise DataError('{}:{}: label {!r} is not an integer'.format(path, lineno, label)) from None
+            if not 0 <= label < num_classes:
+                raise DataError('{}:{}: label {} is outside [0, {}) (the classes in synsets.txt)'.format(
+                    path, lineno, label, num_classes))
+            blob += name.encode('utf-8')
+            offsets.append(len(blob))
+            labels.append(label)
+        return cls(np.frombuffer(bytes(blob), dtype=np.uint8),
+                   np.asarray(offsets, dtype=np.int64), np.asarray(labels, dtype=np.int32))
+
+    def __len__(self):
+        return len(self.labels)
+
+    def name(self, i):
+        return self.blob[self.offsets[i]:self.offsets[i + 1]].tobytes().decode('utf-8')
+
+    def __getitem__(self, i):
+        return self.name(i), int(self.labels[i])
+
+
+class WebVisionMeta:
+    def __init__(self, root):
+        self.root = root
+        self.meta_dir = os.path.join(root, 'meta')
+        missing = [f for f in REQUIRED_META if not os.path.isfile(os.path.join(self.meta_dir, f))]
+        if missing:
+            raise DataError('{} is not a prepared WebVision root: missing {}'.format(
+                root, ', '.join(os.path.join(self.meta_dir, f) for f in missing)))
+        path = os.path.join(self.meta_dir, 'synsets.txt')
+        self.synsets = [line.split()[0] for _, line in _read_lines(path)]
+        if not self.synsets:
+            raise DataError('{}: no synsets listed'.format(path))
+
+    @property
+    def num_classes(self):
+        return len(self.synsets)
+
+    def names(self):
+        """Synset id -> human-readable name (the id itself where no names file exists)."""
+        names = {s: s for s in self.synsets}
+        path = os.path.join(self.meta_dir, 'synset_words.txt')
+        if os.path.isfile(path):
+            for _, line in _read_lines(path):
+                wnid, _, name = line.partition(' ')
+                names[wnid] = name.strip() or wnid
+        return names
+
+    def file_list(self, split):
+        if split not in SPLITS:
+            raise ValueError('split {!r} is not one of {}'.format(split, ', '.join(SPLITS)))
+        path = os.path.join(self.meta_dir, split + '.txt')
+        if not os.path.isfile(path):
+            raise DataError('{}: file list for split {!r} is missing'.format(path, split))
+        return FileList.read(path, self.num_classes)
+
+    def image_dir(self, split):
+        return os.path.join(self.root, 'train' if split == 'train' else 'val')
+
+
+class WebVisionFiles(RNGDataFlow):
+    """Yields [absolute path, label, index] for each listed image; reshuffled every epoch."""
+
+    def __init__(self, root, split, shuffle=False):
+        meta = WebVisionMeta(root)
+        self.files = meta.file_list(split)
+        self.image_dir = meta.image_dir(split)
+        self.shuffle = shuffle
+
+    def __len__(self):
+        return len(self.files)
+
+    def __iter__(self):
+        order = self.rng.permutation(len(self.files)) if self.shuffle else range(len(self.files))
+        for i in order:
+            name, label = self.files[i]
+            yield [os.path.join(self.image_dir, name), label, int(i)]
+
+
+class BadImageLog:
+    """Appends one line per undecodable image; lines from several loader processes do not mix
+    because each is a single O_APPEND write."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def add(self, image_path, reason):
+        if self.path is None:
+            return
+        line = '{}\t{}\n'.format(image_path, reason).encode('utf-8', errors='replace')
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def count(self):
+        if self.path is None or not os.path.isfile(self.path):
+            return 0
+        with open(self.path, 'rb') as f:
+            return sum(1 for _ in f)
+
+
+def decode_image(path):
+    """BGR uint8 image, or (None, reason). Grayscale, PNG or CMYK content in a .jpg file decodes."""
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError as e:
+        return None, 'unreadable: {}'.format(e.strerror)
+    if not data:
+        return None, 'empty file'
+    im = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if im is None or im.size == 0:
+        return None, 'not a decodable image'
+    return im, None
+
+
+class _LoadAugment:
+    """Map function of the training flow: decode, augment; None (skip) for a bad image."""
+
+    def __init__(self, augmentors, bad_log):
+        self.augs = imgaug.AugmentorList(augmentors)
+        self.bad_log = bad_log
+
+    def __call__(self, dp):
+        path, label, _ = dp
+        im, reason = decode_image(path)
+        if im is None:
+            self.bad_log.add(path, reason)
+            return None
+        try:
+            im = self.augs.augment(im)
+        except Exception as e:  # a degenerate image (e.g. 1 pixel wide) must not stop the run
+            self.bad_log.add(path, 'augmentation failed: {}'.format(e))
+            return None
+        return [im, label]
+
+
+def get_train_dataflow(root, batch_size, augmentors, parallel, bad_log_path=None):
+    """Shuffled, augmented batches [images uint8 NHWC BGR, labels int32]. Undecodable images are
+    skipped and listed in ``bad_log_path``."""
+    ds = WebVisionFiles(root, 'train', shuffle=True)
+    mapper = _LoadAugment(augmentors, BadImageLog(bad_log_path))
+    if parallel > 0:
+        ds = MultiProcessMapDataZMQ(ds, parallel, mapper, buffer_size=max(200, batch_size * 4))
+    else:
+        ds = MapData(ds, mapper)
+    return BatchData(ds, batch_size, remainder=False)
+
+
+def get_eval_dataflow(root, split, batch_size, augmentors, parallel=2, with_index=False,
+                      bad_log_path=None):
+    """Every listed image exactly once, [images, labels] (+ [indices]); an undecodable image still
+    gives a row (a black image) so that evaluation has one prediction per listed image."""
+    ds = WebVisionFiles(root, split, shuffle=False)
+    augs = imgaug.AugmentorList(augmentors)
+    bad_log = BadImageLog(bad_log_path)
+    blank = None
+
+    def mapf(dp):
+        nonlocal blank
+        path, label, index = dp
+        im, reason = decode_image(path)
+        if im is None:
+            bad_log.add(path, reason)
+            logger.warn('{}: {}; predicting on a black image'.format(path, reason))
+            if blank is None:
+                blank = augs.augment(np.zeros((256, 256, 3), np.uint8))
+            im = blank
+        else:
+            im = augs.augment(im)
+        return [im, label, index] if with_index else [im, label]
+
+    ds = MultiThreadMapData(ds, max(parallel, 1), mapf, buffer_size=min(len(ds), 500), strict=True)
+    return BatchData(ds, batch_size, remainder=True)
+
+
+class FakeImageData(DataFlow):
+    """Random uint8 batches for benchmarking the compute alone."""
+
+    def __init__(self, batch_size, image_size, num_classes, seed=0):
+        rng = np.random.RandomState(seed)
+        self.dp = [rng.randint(0, 256, (batch_size, image_size, image_size, 3), dtype=np.uint8),
+                   rng.randint(0, num_classes, (batch_size,), dtype=np.int32)]
+
+    def __iter__(self):
+        while True:
+            yield self.dp
