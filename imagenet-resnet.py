@@ -193,8 +193,7 @@ def train(args, towers):
 def predictions_path(args):
     if args.predictions:
         return args.predictions
-    ckpt = args.load[:-len('.index')] if args.load.endswith('.index') else args.load.rstrip('/')
-    return '{}.{}.predictions.json'.format(ckpt, os.path.basename(os.path.normpath(args.data)))
+    return '{}.{}.predictions.json'.format(args.load, os.path.basename(os.path.normpath(args.data)))
 
 
 def write_json_atomic(path, obj):
@@ -210,6 +209,7 @@ def write_json_atomic(path, obj):
 
 
 def evaluate(args):
+    args.load = iu.resolve_checkpoint(args.load)
     meta = wd.WebVisionMeta(args.data)
     files = meta.file_list('val')
     model = make_model(args, meta.num_classes)

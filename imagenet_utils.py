@@ -52,6 +52,11 @@ def fbresnet_augmentor(is_train, image_size=224):
     ]
 
 
+# error_rates() keys -> names in stats.json / TensorBoard (after a "val-" prefix)
+METRIC_KEYS = {'Top1': 'error-top1', 'Top5': 'error-top5',
+               'Balanced Top1': 'balanced-error-top1', 'Balanced Top5': 'balanced-error-top5'}
+
+
 def error_rates(wrong1, wrong5, labels, num_classes):
     """Top-1/top-5 error over images, and the challenge's class-balanced versions: per class, the
     fraction of its images that are wrong, then the mean over the classes that have images."""
@@ -92,7 +97,7 @@ class ValidationErrors(Inferencer):
     def _after_inference(self):
         errs = error_rates(np.concatenate(self.wrong1), np.concatenate(self.wrong5),
                            np.concatenate(self.labels), self.num_classes)
-        return {self.prefix + k.lower().replace(' top', '-error-top'): v for k, v in errs.items()}
+        return {self.prefix + METRIC_KEYS[k]: v for k, v in errs.items()}
 
 
 class ImageNetModel(ModelDesc):
@@ -284,20 +289,30 @@ def model_variables():
     return out
 
 
-def read_weights(path):
-    """name -> array from a TF checkpoint (prefix, .index file or directory) or an .npz."""
+def resolve_checkpoint(path):
+    """A checkpoint prefix from a prefix, its .index file, a directory (its newest) or an .npz."""
     if path.endswith('.npz'):
-        with np.load(path, allow_pickle=False) as f:
-            return {k[:-2] if k.endswith(':0') else k: f[k] for k in f.files}
+        if not os.path.isfile(path):
+            raise FileNotFoundError('{}: no such file'.format(path))
+        return path
     if os.path.isdir(path):
         latest = tf.train.latest_checkpoint(path)
         if latest is None:
             raise FileNotFoundError('{}: no checkpoint in this directory'.format(path))
-        path = latest
+        return latest
     if path.endswith('.index'):
         path = path[:-len('.index')]
     if not os.path.isfile(path + '.index'):
         raise FileNotFoundError('{}: not a checkpoint (no {}.index) nor an .npz file'.format(path, path))
+    return path
+
+
+def read_weights(path):
+    """name -> array from a TF checkpoint (prefix, .index file or directory) or an .npz."""
+    path = resolve_checkpoint(path)
+    if path.endswith('.npz'):
+        with np.load(path, allow_pickle=False) as f:
+            return {k[:-2] if k.endswith(':0') else k: f[k] for k in f.files}
     reader = tf.train.load_checkpoint(path)
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 

@@ -1,0 +1,36 @@
+# make demo   set up .venv and train + evaluate a small ResNet on the embedded demo set
+# make test   set up .venv and run the test suite
+# make bench  set up .venv and run the benchmarks in bench/
+# TF=cpu|gpu  which TensorFlow build (default: gpu where nvidia-smi exists, else cpu)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TF ?= $(if $(shell command -v nvidia-smi 2>/dev/null),gpu,cpu)
+REQS := $(if $(filter gpu,$(TF)),requirements-gpu.txt,requirements.txt)
+STAMP := $(VENV)/.installed-$(TF)
+DEMO_RUN := train_log/demo
+DEMO_FLAGS := -d 18 --image-size 112 --batch 32
+
+.PHONY: venv demo test bench clean-demo
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-gpu.txt requirements-common.txt requirements-nodeps.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r $(REQS)
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+demo: venv
+	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --lr 0.05 --epochs 8 --steps-per-epoch 40 --logdir $(DEMO_RUN)
+	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --eval --load $(DEMO_RUN)
+
+test: venv
+	$(PY) -m pytest -q tests
+
+bench: venv
+	$(PY) bench/model_speed.py
+
+clean-demo:
+	rm -rf $(DEMO_RUN) data/webvision-demo data/webvision-demo-test
