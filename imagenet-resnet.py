@@ -21,8 +21,7 @@ import tfcompat  # noqa: F401  (sets up TensorFlow for tensorpack; must precede 
 import tensorflow as tf
 from tensorpack import QueueInput, SimpleTrainer, SyncMultiGPUTrainerReplicated, TrainConfig, logger
 from tensorpack import launch_train_with_config
-from tensorpack.callbacks import (DataParallelInferenceRunner, EstimatedTimeLeft, InferenceRunner,
-                                  ModelSaver)
+from tensorpack.callbacks import DataParallelInferenceRunner, EstimatedTimeLeft, InferenceRunner
 from tensorpack.tfutils.sessinit import SaverRestore
 from tensorpack.tfutils.sesscreate import NewSessionCreator
 
@@ -137,13 +136,29 @@ def resume_point(logdir, steps_per_epoch):
     step = int(ckpt.rsplit('-', 1)[1])
     epoch = step // steps_per_epoch + 1
     logger.info('Resuming from {}: global step {}, epoch {}'.format(ckpt, step, epoch))
+    trim_stats(logdir, epoch - 1)
     return SaverRestore(ckpt), epoch
+
+
+def trim_stats(logdir, last_epoch):
+    """Drops stats.json entries of epochs after the checkpoint we resume from (a run killed between
+    writing them and its next checkpoint), so that tensorpack appends to the history instead of
+    moving it aside."""
+    path = os.path.join(logdir, 'stats.json')
+    if not os.path.isfile(path):
+        return
+    with open(path) as f:
+        stats = json.load(f)
+    kept = [s for s in stats if s.get('epoch_num', 0) <= last_epoch]
+    if len(kept) != len(stats):
+        logger.info('stats.json: dropping {} entries after epoch {}'.format(len(stats) - len(kept), last_epoch))
+        write_json_atomic(path, kept)
 
 
 def training_callbacks(args, num_classes, towers, steps_per_epoch, per_tower):
     base_lr = args.lr if args.lr is not None else 0.1 * args.batch / 256.
     callbacks = [
-        ModelSaver(max_to_keep=args.keep, checkpoint_dir=args.logdir),
+        iu.EpochCheckpoint(steps_per_epoch, max_to_keep=args.keep, checkpoint_dir=args.logdir),
         iu.LearningRateSchedule(base_lr=base_lr, steps_per_epoch=steps_per_epoch, epochs=args.epochs,
                                 warmup_epochs=args.warmup_epochs),
         iu.BadImageReport(wd.BadImageLog(os.path.join(args.logdir, 'bad_images.txt'))),
@@ -174,16 +189,21 @@ def train(args, towers):
     else:
         num_classes = wd.WebVisionMeta(args.data).num_classes
         logger.set_logger_dir(args.logdir, action='k')
+        session_init, starting_epoch = resume_point(args.logdir, steps_per_epoch)
+        if starting_epoch > args.epochs:
+            logger.info('{} is already trained to epoch {} of --epochs {}: nothing to do'.format(
+                args.logdir, starting_epoch - 1, args.epochs))
+            return
+        if session_init is None and args.load:
+            session_init = iu.WeightLoader(args.load)
         bad_log = os.path.join(args.logdir, 'bad_images.txt')
         data = QueueInput(wd.get_train_dataflow(args.data, per_tower, iu.fbresnet_augmentor(True, args.image_size),
                                                 workers(args), bad_log_path=bad_log))
         callbacks = training_callbacks(args, num_classes, towers, steps_per_epoch, per_tower)
-        session_init, starting_epoch = resume_point(args.logdir, steps_per_epoch)
-        if session_init is None and args.load:
-            session_init = iu.WeightLoader(args.load)
-    logger.info('{} classes, {} tower(s) of batch {}, {} steps per epoch, epochs {}..{}'.format(
-        num_classes, towers, per_tower, steps_per_epoch, starting_epoch, args.epochs))
-    config = TrainConfig(model=make_model(args, num_classes), data=data, callbacks=callbacks,
+    model = make_model(args, num_classes)
+    logger.info('{} classes, {} tower(s) of batch {}, data format {}, {} steps per epoch, epochs {}..{}'.format(
+        num_classes, towers, per_tower, model.data_format, steps_per_epoch, starting_epoch, args.epochs))
+    config = TrainConfig(model=model, data=data, callbacks=callbacks,
                          session_creator=session_creator(args), session_init=session_init,
                          starting_epoch=starting_epoch, steps_per_epoch=steps_per_epoch, max_epoch=args.epochs)
     trainer = SyncMultiGPUTrainerReplicated(towers) if towers > 1 else SimpleTrainer()

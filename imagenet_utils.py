@@ -13,7 +13,7 @@ import tqdm
 import tfcompat  # noqa: F401  (must precede tensorflow)
 import tensorflow as tf
 from tensorpack import ModelDesc
-from tensorpack.callbacks import Callback, HyperParamSetter, Inferencer
+from tensorpack.callbacks import Callback, HyperParamSetter, Inferencer, ModelSaver
 from tensorpack.dataflow import imgaug
 from tensorpack.models import regularize_cost
 from tensorpack.predict import OfflinePredictor, PredictConfig
@@ -259,6 +259,36 @@ class Throughput(Callback):
         print('images/s: {:.2f}'.format(self.images_per_sec), flush=True)
 
 
+class EpochCheckpoint(ModelSaver):
+    """Checkpoints each epoch after its statistics (validation, stats.json) are written, i.e. at
+    the start of the next epoch or the end of training; tensorpack's ModelSaver writes before them.
+    A run killed in between resumes from the previous checkpoint and drops the newer statistics,
+    so stats.json stays one continuous history."""
+
+    def __init__(self, steps_per_epoch, **kwargs):
+        super().__init__(**kwargs)
+        self.steps_per_epoch = steps_per_epoch
+
+    def _before_train(self):
+        super()._before_train()
+        self._saved_step = self.global_step
+
+    def _trigger_epoch(self):
+        pass
+
+    def _before_epoch(self):
+        self._save_if_new()
+
+    def _after_train(self):
+        self._save_if_new()
+
+    def _save_if_new(self):
+        step = self.global_step
+        if step != self._saved_step and step % self.steps_per_epoch == 0:
+            self._trigger()
+            self._saved_step = step
+
+
 class BadImageReport(Callback):
     """At each epoch's end: how many images could not be decoded so far, and where they are listed."""
 
@@ -279,14 +309,13 @@ class BadImageReport(Callback):
 
 def model_variables():
     """Weights and batch-norm statistics: what a pretrained model carries (no optimizer state,
-    no global step, no learning rate)."""
+    no global step, no learning rate). On TF 2.21 tensorpack's BN statistics (``.../EMA``) are no
+    longer in the MODEL_VARIABLES collection, so they are also picked by name."""
     v1 = tf.compat.v1
-    seen, out = set(), []
-    for v in v1.trainable_variables() + v1.get_collection(v1.GraphKeys.MODEL_VARIABLES):
-        if v.op.name not in seen:
-            seen.add(v.op.name)
-            out.append(v)
-    return out
+    trainable = {v.op.name for v in v1.trainable_variables()}
+    listed = {v.op.name for v in v1.get_collection(v1.GraphKeys.MODEL_VARIABLES)}
+    return [v for v in v1.global_variables()
+            if v.op.name in trainable or v.op.name in listed or v.op.name.endswith('/EMA')]
 
 
 def resolve_checkpoint(path):

@@ -1,0 +1,27 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import tfcompat  # noqa: E402,F401  (before anything imports TensorFlow)
+
+DRIVER = os.path.join(ROOT, 'imagenet-resnet.py')
+
+
+@pytest.fixture(scope='session')
+def demo_root(tmp_path_factory):
+    """The embedded demo set, built once per test session into a temporary folder."""
+    from utils.make_demo_data import build_demo
+    return build_demo(str(tmp_path_factory.mktemp('data') / 'webvision-demo'), quiet=True)[0]
+
+
+def run_driver(*args, timeout=600, check=True):
+    """Runs imagenet-resnet.py in a fresh process; returns the CompletedProcess (text output)."""
+    proc = subprocess.run([sys.executable, DRIVER] + [str(a) for a in args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError('driver failed ({}):\n{}'.format(proc.returncode, proc.stderr[-5000:]))
+    return proc

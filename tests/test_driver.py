@@ -1,0 +1,152 @@
+"""imagenet-resnet.py end to end in real processes on the demo set: train, kill, resume,
+load another head, evaluate, benchmark, and its argument errors."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import DRIVER, ROOT, run_driver
+from imagenet_utils import learning_rate_at, read_weights
+
+SMALL = ['-d', '18', '--image-size', '64', '--batch', '16', '--workers', '1']
+
+
+def read_list(path):
+    with open(path) as f:
+        return [line.split() for line in f if line.strip()]
+
+
+@pytest.fixture(scope='module')
+def trained_run(demo_root, tmp_path_factory):
+    logdir = str(tmp_path_factory.mktemp('runs') / 'base')
+    run_driver(*SMALL, '--data', demo_root, '--logdir', logdir, '--epochs', 1, '--steps-per-epoch', 3)
+    return logdir
+
+
+def test_help_documents_every_flag():
+    out = run_driver('--help').stdout
+    for flag in ('--data', '--gpu', '--depth', '--mode', '--group-width', '--data-format', '--batch', '--lr',
+                 '--warmup-epochs', '--epochs', '--steps-per-epoch', '--image-size', '--logdir', '--load',
+                 '--keep', '--workers', '--threads', '--eval', '--predictions', '--fake', '--no-val'):
+        assert flag in out, flag
+
+
+def test_batch_that_does_not_divide_across_towers_is_refused():
+    proc = run_driver('--gpu', '0,1,2', '--batch', '256', check=False)
+    assert proc.returncode == 2
+    assert '--batch 256 does not split evenly across 3 towers' in proc.stderr
+    assert 'e.g. 255 or 258' in proc.stderr
+
+
+def test_resnext_needs_a_bottleneck_depth():
+    proc = run_driver('--mode', 'resnext', '-d', '18', check=False)
+    assert proc.returncode == 2 and 'needs -d 50, 101 or 152' in proc.stderr
+
+
+def test_fake_prints_images_per_second(tmp_path):
+    proc = run_driver('--fake', '-d', '18', '--image-size', '64', '--batch', '8', '--steps-per-epoch', '3',
+                      '--epochs', '1', '--logdir', tmp_path / 'fake')
+    rate = float(re.search(r'^images/s: ([\d.]+)$', proc.stdout, re.M).group(1))
+    assert rate > 0
+    assert 'data format NHWC' in proc.stdout + proc.stderr      # channels-last on the CPU
+
+
+def newest_step(logdir):
+    with open(os.path.join(logdir, 'checkpoint')) as f:
+        return int(re.search(r'^model_checkpoint_path: "model-(\d+)"', f.read(), re.M).group(1))
+
+
+def test_killed_run_resumes_at_its_checkpoint(demo_root, tmp_path):
+    logdir = str(tmp_path / 'run')
+    args = SMALL + ['--data', demo_root, '--logdir', logdir, '--epochs', '3', '--steps-per-epoch', '4']
+    proc = subprocess.Popen([sys.executable, DRIVER] + args, cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not os.path.exists(os.path.join(logdir, 'model-4.index')):
+        assert proc.poll() is None and time.time() < deadline, 'no checkpoint after epoch 1'
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)          # the trainer and its loader processes
+    proc.wait()
+    step = newest_step(logdir)
+    assert step in (4, 8)
+
+    out = run_driver(*args)
+    log = out.stdout + out.stderr
+    assert 'global step {}, epoch {}'.format(step, step // 4 + 1) in log
+    assert newest_step(logdir) == 12
+    with open(os.path.join(logdir, 'stats.json')) as f:
+        stats = json.load(f)
+    assert [s['epoch_num'] for s in stats] == [1, 2, 3]
+    assert [s['global_step'] for s in stats] == [4, 8, 12]
+    for s in stats:      # the schedule continued: the last step of each epoch used lr(step - 1)
+        assert s['learning_rate'] == pytest.approx(
+            learning_rate_at(s['global_step'] - 1, base_lr=0.1 * 16 / 256, steps_per_epoch=4, epochs=3), rel=1e-5)
+        assert 0 <= s['val-balanced-error-top1'] <= 1 and 0 <= s['val-error-top5'] <= 1
+
+
+def test_load_skips_a_head_of_another_shape(demo_root, trained_run, tmp_path):
+    weights = read_weights(trained_run)
+    weights['linear/W'] = np.random.RandomState(0).randn(512, 1000).astype('float32')
+    weights['linear/b'] = np.zeros(1000, 'float32')
+    npz = str(tmp_path / 'in1k.npz')
+    np.savez(npz, **weights)
+    logdir = str(tmp_path / 'finetune')
+    proc = run_driver(*SMALL, '--data', demo_root, '--logdir', logdir, '--load', npz, '--lr', '0',
+                      '--epochs', '1', '--steps-per-epoch', '2', '--no-val')
+    log = proc.stdout + proc.stderr
+    assert re.search(r'Skipped \(shape differs\) linear/W: \(512, 1000\) in .* but \(512, 12\) in the model', log)
+    after = read_weights(logdir)
+    np.testing.assert_array_equal(after['conv0/W'], weights['conv0/W'])     # lr 0: loaded weights kept
+    assert after['linear/W'].shape == (512, 12)
+    assert after['global_step'] == 2                                         # a new run, not a resume
+
+
+def test_eval_prints_errors_and_writes_predictions_in_list_order(demo_root, trained_run, tmp_path):
+    path = str(tmp_path / 'pred.json')
+    proc = run_driver(*SMALL, '--data', demo_root, '--eval', '--load', trained_run, '--predictions', path)
+    printed = dict(re.findall(r'^(Top1|Top5|Balanced Top1|Balanced Top5) Error: ([\d.]+)$', proc.stdout, re.M))
+    assert len(printed) == 4
+    with open(path) as f:
+        records = json.load(f)
+    listed = read_list(os.path.join(demo_root, 'meta', 'val.txt'))
+    assert [r['file'] for r in records] == [name for name, _ in listed]
+    assert [r['label'] for r in records] == [int(label) for _, label in listed]
+    for r in records:
+        assert len(set(r['top5'])) == 5 and all(0 <= c < 12 for c in r['top5'])
+        assert r['prob'] == sorted(r['prob'], reverse=True) and 0 <= r['prob'][-1] <= r['prob'][0] <= 1
+    top1 = np.mean([r['top5'][0] != r['label'] for r in records])
+    assert float(printed['Top1']) == pytest.approx(top1, abs=1e-4)
+    # the same checkpoint, so the same errors as validation logged at the end of training
+    # (fails if batch-norm statistics are not loaded)
+    with open(os.path.join(trained_run, 'stats.json')) as f:
+        last = json.load(f)[-1]
+    for name, key in (('Top1', 'val-error-top1'), ('Balanced Top1', 'val-balanced-error-top1'),
+                      ('Top5', 'val-error-top5'), ('Balanced Top5', 'val-balanced-error-top5')):
+        assert float(printed[name]) == pytest.approx(last[key], abs=1e-4), name
+
+
+def test_eval_on_a_test_root_writes_unlabelled_predictions_beside_the_checkpoint(demo_root, trained_run):
+    test_root = demo_root + '-test'
+    proc = run_driver(*SMALL, '--data', test_root, '--eval', '--load', trained_run)
+    assert 'no errors are computed' in proc.stdout
+    path = os.path.join(trained_run, 'model-3.webvision-demo-test.predictions.json')
+    with open(path) as f:
+        records = json.load(f)
+    assert len(records) == len(read_list(os.path.join(test_root, 'meta', 'val.txt')))
+    assert all(r['label'] is None for r in records)
+
+
+def test_eval_refuses_a_checkpoint_of_another_class_count(demo_root, trained_run, tmp_path):
+    weights = read_weights(trained_run)
+    weights['linear/W'] = np.zeros((512, 5000), 'float32')
+    npz = str(tmp_path / 'other.npz')
+    np.savez(npz, **weights)
+    proc = run_driver(*SMALL, '--data', demo_root, '--eval', '--load', npz, check=False)
+    assert proc.returncode != 0
+    assert '(512, 5000)' in proc.stderr and '(512, 12)' in proc.stderr
