@@ -9,6 +9,7 @@ TF ?= $(if $(shell command -v nvidia-smi 2>/dev/null),gpu,cpu)
 REQS := $(if $(filter gpu,$(TF)),requirements-gpu.txt,requirements.txt)
 STAMP := $(VENV)/.installed-$(TF)
 DEMO_RUN := train_log/demo
+DEMO_TEST := data/webvision-demo-test
 DEMO_FLAGS := -d 18 --image-size 112 --batch 32
 
 .PHONY: venv demo test bench clean-demo
@@ -22,8 +23,15 @@ $(STAMP): requirements.txt requirements-gpu.txt requirements-common.txt requirem
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# Train, predict the test root, write its CodaLab submission and the curves, then print the
+# validation errors (last, so that they end the output).
 demo: venv
 	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --lr 0.05 --epochs 8 --steps-per-epoch 40 --logdir $(DEMO_RUN)
+	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --data $(DEMO_TEST) --eval --load $(DEMO_RUN) \
+		--predictions $(DEMO_RUN)/test-predictions.json
+	$(PY) utils/json2sub.py --predictions $(DEMO_RUN)/test-predictions.json \
+		--test-list $(DEMO_TEST)/meta/val.txt --out $(DEMO_RUN)/submission.txt --zip
+	$(PY) utils/plot_log.py $(DEMO_RUN)
 	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --eval --load $(DEMO_RUN)
 
 test: venv

@@ -15,10 +15,9 @@ import argparse
 import json
 import os
 import sys
-import tempfile
+import traceback
 
 import tfcompat  # noqa: F401  (sets up TensorFlow for tensorpack; must precede it)
-import tensorflow as tf
 from tensorpack import QueueInput, SimpleTrainer, SyncMultiGPUTrainerReplicated, TrainConfig, logger
 from tensorpack import launch_train_with_config
 from tensorpack.callbacks import DataParallelInferenceRunner, EstimatedTimeLeft, InferenceRunner
@@ -28,6 +27,7 @@ from tensorpack.tfutils.sesscreate import NewSessionCreator
 import imagenet_utils as iu
 import webvision_dataset as wd
 from resnet_model import DEPTHS, GROUP_WIDTHS, MODES, ResNetModel
+from utils.scoring import write_atomic
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IMAGES_PER_EPOCH = 1280000      # the original's epoch (ImageNet-sized), so its tables stay comparable
@@ -130,7 +130,7 @@ def session_creator(args):
 
 def resume_point(logdir, steps_per_epoch):
     """(SessionInit, starting epoch) from the newest checkpoint in logdir, or (None, 1)."""
-    ckpt = tf.train.latest_checkpoint(logdir)
+    ckpt = iu.latest_checkpoint(logdir)
     if ckpt is None:
         return None, 1
     step = int(ckpt.rsplit('-', 1)[1])
@@ -217,26 +217,18 @@ def predictions_path(args):
 
 
 def write_json_atomic(path, obj):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomic(path, json.dumps(obj))
 
 
-def evaluate(args):
+def evaluate(args, towers):
     args.load = iu.resolve_checkpoint(args.load)
     meta = wd.WebVisionMeta(args.data)
     files = meta.file_list('val')
     model = make_model(args, meta.num_classes)
-    ds = wd.get_eval_dataflow(args.data, 'val', min(args.batch, 64), iu.fbresnet_augmentor(False, args.image_size),
+    ds = wd.get_eval_dataflow(args.data, 'val', 64 * towers, iu.fbresnet_augmentor(False, args.image_size),
                               parallel=workers(args), with_index=True)
     config = None if on_gpu(args) else iu.session_config(args.threads)
-    top5, prob, labels, _ = iu.predict_dataflow(model, iu.WeightLoader(args.load, strict=True), ds, config)
+    top5, prob, labels, _ = iu.predict_dataflow(model, iu.WeightLoader(args.load, strict=True), ds, config, towers)
     # A test list gives every image the label 0: the labels are withheld, not all class 0.
     known = meta.num_classes > 1 and bool(labels.any())
     records = [{'file': files.name(i), 'label': int(labels[i]) if known else None,
@@ -264,13 +256,25 @@ def main(args):
         args.data = build_demo()[0]
     args.logdir = args.logdir or default_logdir(args, args.data)
     if args.eval:
-        return evaluate(args)
+        return evaluate(args, towers)
     train(args, towers)
     return 0
 
 
-if __name__ == '__main__':
+def run():
+    parser = get_args_parser()
+    args = parser.parse_args()
     try:
-        sys.exit(main(get_args_parser().parse_args()))
+        code = main(args)
     except UsageError as e:
-        get_args_parser().error(str(e))
+        parser.error(str(e))            # exits 2 before any TensorFlow session exists
+    except KeyboardInterrupt:
+        code = 130
+    except Exception:
+        traceback.print_exc()
+        code = 1
+    tfcompat.exit_process(code)
+
+
+if __name__ == '__main__':
+    run()

@@ -2,7 +2,10 @@
 # File: imagenet_utils.py
 """Augmentors, the model base class (input, normalisation, loss, top-k errors, weight decay),
 the challenge metric and evaluation. Data code hands over uint8 BGR images and int labels."""
+import functools
+import glob
 import os
+import re
 import time
 from abc import abstractmethod
 
@@ -16,12 +19,16 @@ from tensorpack import ModelDesc
 from tensorpack.callbacks import Callback, HyperParamSetter, Inferencer, ModelSaver
 from tensorpack.dataflow import imgaug
 from tensorpack.models import regularize_cost
-from tensorpack.predict import OfflinePredictor, PredictConfig
+from tensorpack.input_source import PlaceholderInput
+from tensorpack.predict import OfflinePredictor, OnlinePredictor, PredictConfig
 from tensorpack.tfutils import get_default_sess_config
 from tensorpack.tfutils.sessinit import SessionInit
 from tensorpack.tfutils.sesscreate import NewSessionCreator
 from tensorpack.tfutils.summary import add_moving_summary
+from tensorpack.tfutils.tower import PredictTowerContext
 from tensorpack.utils import logger
+
+from utils.scoring import error_rates, wrong_from_topk  # noqa: F401  (the metric, shared with utils/)
 
 # fb.resnet.torch's PCA lighting constants (RGB), reversed to BGR where used.
 PCA_EIGVAL = np.asarray([0.2175, 0.0188, 0.0045]) * 255.0
@@ -55,27 +62,6 @@ def fbresnet_augmentor(is_train, image_size=224):
 # error_rates() keys -> names in stats.json / TensorBoard (after a "val-" prefix)
 METRIC_KEYS = {'Top1': 'error-top1', 'Top5': 'error-top5',
                'Balanced Top1': 'balanced-error-top1', 'Balanced Top5': 'balanced-error-top5'}
-
-
-def error_rates(wrong1, wrong5, labels, num_classes):
-    """Top-1/top-5 error over images, and the challenge's class-balanced versions: per class, the
-    fraction of its images that are wrong, then the mean over the classes that have images."""
-    labels = np.asarray(labels, dtype=np.int64)
-    counts = np.bincount(labels, minlength=num_classes)
-    present = counts > 0
-    out = {}
-    for k, wrong in (('1', wrong1), ('5', wrong5)):
-        wrong = np.asarray(wrong, dtype=np.float64)
-        per_class = np.bincount(labels, weights=wrong, minlength=num_classes)[present] / counts[present]
-        out['Top' + k] = float(wrong.mean()) if len(wrong) else float('nan')
-        out['Balanced Top' + k] = float(per_class.mean()) if present.any() else float('nan')
-    return out
-
-
-def wrong_from_topk(topk, labels):
-    """Whether the label is missing from the first 1 and the first 5 predictions of each row."""
-    topk, labels = np.asarray(topk), np.asarray(labels)[:, None]
-    return topk[:, 0] != labels[:, 0], ~(topk[:, :5] == labels).any(axis=1)
 
 
 class ValidationErrors(Inferencer):
@@ -171,22 +157,65 @@ class ImageNetModel(ModelDesc):
         return loss
 
 
-def predict_dataflow(model, session_init, dataflow, session_config=None):
-    """Runs the model over a DataFlow of (images, labels, indices) batches and returns top-5 ids,
-    their probabilities, labels and indices, each ordered by index (so: list order)."""
+def predict_dataflow(model, session_init, dataflow, session_config=None, towers=1):
+    """Runs the model over a DataFlow of (images, labels, indices) batches, each batch split
+    across ``towers`` devices, and returns top-5 ids, their probabilities, labels and indices,
+    ordered by index (so: list order)."""
     creator = NewSessionCreator(config=session_config) if session_config is not None else None
-    pred = OfflinePredictor(PredictConfig(
-        model=model, session_init=session_init, session_creator=creator,
-        input_names=['input'], output_names=['top5', 'top5-prob']))
+    config = PredictConfig(model=model, session_init=session_init, session_creator=creator,
+                           input_names=['input'], output_names=['top5', 'top5-prob'])
+    if towers > 1:
+        pred = DataParallelPredictor(config, list(range(towers)))
+        run = functools.partial(_run_split, pred, towers)
+    else:
+        run = OfflinePredictor(config)
     top5, prob, labels, indices = [], [], [], []
     dataflow.reset_state()
     for images, batch_labels, batch_indices in tqdm.tqdm(dataflow, total=len(dataflow), desc='eval'):
-        ids, p = pred(images)
+        ids, p = run(images)
         top5.append(ids), prob.append(p), labels.append(batch_labels), indices.append(batch_indices)
     indices = np.concatenate(indices)
     order = np.argsort(indices, kind='stable')
     return (np.concatenate(top5)[order], np.concatenate(prob)[order],
             np.concatenate(labels)[order], indices[order])
+
+
+class DataParallelPredictor(OnlinePredictor):
+    """One predictor over several towers, as tensorpack's DataParallelOfflinePredictor, which
+    fails on TF 2 (it calls tf.variable_scope, gone from the v2 namespace). Inputs and outputs
+    are per tower: [input of tower 0, input of tower 1, ...]."""
+
+    def __init__(self, config, towers):
+        v1 = tf.compat.v1
+        self.graph = config._maybe_create_graph()
+        with self.graph.as_default():
+            inputs, outputs = [], []
+            for idx, t in enumerate(towers):
+                name = 'tower{}'.format(t)
+                placeholders = PlaceholderInput()
+                placeholders.setup([tf.TensorSpec(p.shape, p.dtype, name + '_' + p.name)
+                                    for p in config.input_signature])
+                with v1.variable_scope(v1.get_variable_scope(), reuse=idx > 0), \
+                        tf.device('/gpu:{}'.format(t)), PredictTowerContext(name):
+                    config.tower_func(*placeholders.get_input_tensors())
+                    handle = config.tower_func.towers[-1]
+                    inputs.extend(handle.get_tensors(config.input_names))
+                    outputs.extend(handle.get_tensors(config.output_names))
+            config.session_init._setup_graph()
+            sess = config.session_creator.create_session()
+            config.session_init._run_init(sess)
+            super().__init__(inputs, outputs, config.return_input, sess)
+
+
+def _run_split(pred, towers, images):
+    """One batch on several towers: every tower needs an input, so a batch smaller than the tower
+    count is padded and the padding's outputs dropped."""
+    n = len(images)
+    if n < towers:
+        images = np.concatenate([images, np.repeat(images[:1], towers - n, axis=0)])
+    chunks = np.array_split(images, towers)
+    outs = pred(*chunks)            # [top5 of tower 0, prob of tower 0, top5 of tower 1, ...]
+    return [np.concatenate(outs[k::2])[:n] for k in range(2)]
 
 
 """
@@ -318,6 +347,19 @@ def model_variables():
             if v.op.name in trainable or v.op.name in listed or v.op.name.endswith('/EMA')]
 
 
+def latest_checkpoint(folder):
+    """The newest complete checkpoint in a folder, by its files rather than the ``checkpoint``
+    state file: a run killed after TF wrote model-N (index last) but before it updated that file
+    would otherwise resume from an older one, or from scratch."""
+    steps = []
+    for name in os.listdir(folder) if os.path.isdir(folder) else ():
+        m = re.match(r'^model-(\d+)\.index$', name)
+        prefix = os.path.join(folder, name[:-len('.index')])
+        if m and glob.glob(glob.escape(prefix) + '.data-*'):
+            steps.append((int(m.group(1)), prefix))
+    return max(steps)[1] if steps else tf.train.latest_checkpoint(folder)
+
+
 def resolve_checkpoint(path):
     """A checkpoint prefix from a prefix, its .index file, a directory (its newest) or an .npz."""
     if path.endswith('.npz'):
@@ -325,7 +367,7 @@ def resolve_checkpoint(path):
             raise FileNotFoundError('{}: no such file'.format(path))
         return path
     if os.path.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
+        latest = latest_checkpoint(path)
         if latest is None:
             raise FileNotFoundError('{}: no checkpoint in this directory'.format(path))
         return latest

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import DRIVER, ROOT, run_driver
-from imagenet_utils import learning_rate_at, read_weights
+from imagenet_utils import latest_checkpoint, learning_rate_at, read_weights
 
 SMALL = ['-d', '18', '--image-size', '64', '--batch', '16', '--workers', '1']
 
@@ -58,8 +58,7 @@ def test_fake_prints_images_per_second(tmp_path):
 
 
 def newest_step(logdir):
-    with open(os.path.join(logdir, 'checkpoint')) as f:
-        return int(re.search(r'^model_checkpoint_path: "model-(\d+)"', f.read(), re.M).group(1))
+    return int(latest_checkpoint(logdir).rsplit('-', 1)[1])
 
 
 def test_killed_run_resumes_at_its_checkpoint(demo_root, tmp_path):
@@ -138,8 +137,27 @@ def test_eval_on_a_test_root_writes_unlabelled_predictions_beside_the_checkpoint
     path = os.path.join(trained_run, 'model-3.webvision-demo-test.predictions.json')
     with open(path) as f:
         records = json.load(f)
-    assert len(records) == len(read_list(os.path.join(test_root, 'meta', 'val.txt')))
+    listed = read_list(os.path.join(test_root, 'meta', 'val.txt'))
+    assert len(records) == len(listed)
     assert all(r['label'] is None for r in records)
+    # ... and from there to a CodaLab submission
+    sub = os.path.join(trained_run, 'submission.txt')
+    subprocess.run([sys.executable, os.path.join(ROOT, 'utils', 'json2sub.py'), '--predictions', path,
+                    '--test-list', os.path.join(test_root, 'meta', 'val.txt'), '--out', sub], check=True)
+    lines = [line.split() for line in open(sub)]
+    assert [line[0] for line in lines] == [name for name, _ in listed]
+    assert all(len(line) == 6 and len({int(c) for c in line[1:]} & set(range(12))) == 5 for line in lines)
+
+
+def test_eval_on_two_towers_matches_one(demo_root, trained_run, tmp_path):
+    # towers are placed on GPUs where there are any; here they fall back to the CPU
+    one, two = str(tmp_path / 'one.json'), str(tmp_path / 'two.json')
+    run_driver(*SMALL, '--data', demo_root, '--eval', '--load', trained_run, '--predictions', one)
+    run_driver(*SMALL, '--data', demo_root, '--eval', '--load', trained_run, '--predictions', two,
+               '--gpu', '0,1', '--data-format', 'NHWC')
+    a, b = json.load(open(one)), json.load(open(two))
+    assert [r['top5'] for r in a] == [r['top5'] for r in b]
+    np.testing.assert_allclose([r['prob'] for r in a], [r['prob'] for r in b], atol=1e-5)
 
 
 def test_eval_refuses_a_checkpoint_of_another_class_count(demo_root, trained_run, tmp_path):
@@ -150,3 +168,12 @@ def test_eval_refuses_a_checkpoint_of_another_class_count(demo_root, trained_run
     proc = run_driver(*SMALL, '--data', demo_root, '--eval', '--load', npz, check=False)
     assert proc.returncode != 0
     assert '(512, 5000)' in proc.stderr and '(512, 12)' in proc.stderr
+
+
+def test_latest_checkpoint_does_not_need_the_state_file(trained_run, tmp_path):
+    import shutil
+    folder = tmp_path / 'ckpts'
+    shutil.copytree(trained_run, str(folder))
+    os.remove(str(folder / 'checkpoint'))                       # killed before TF updated it
+    open(str(folder / 'model-9.index'), 'w').close()             # a newer save without its data
+    assert latest_checkpoint(str(folder)) == str(folder / 'model-3')

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Scores a predictions file with the WebVision challenge metric: top-1/top-5 error and their
+class-balanced versions (per class, the fraction of its images whose label is not in the top
+1 / top 5; then the mean over the classes that have images).
+
+  utils/eval_score.py --predictions P.json --labels ROOT/meta/val.txt [--per-class errors.csv]
+
+Rows are matched to the list by file name; files in the original system's format (a JSON list of
+top-5 lists) are matched by list order. The per-class CSV lists class id, synset, name, image
+count, top-1 and top-5 error, worst classes first; synsets and names come from synsets.txt and
+synset_words.txt beside the list unless --synsets / --names say otherwise.
+"""
+import argparse
+import csv
+import io
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from utils.scoring import (ERROR_NAMES, InputError, align, class_meta, error_rates,  # noqa: E402
+                           no_gc_for_this_process, per_class_errors, read_list, read_predictions, topk_array, write_atomic,
+                           wrong_from_topk)
+
+
+def get_args_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--predictions', required=True, metavar='P', help='predictions JSON')
+    p.add_argument('--labels', required=True, metavar='LIST', help='"name label" list, e.g. ROOT/meta/val.txt')
+    p.add_argument('--per-class', metavar='CSV', help='write per-class errors here, worst first')
+    p.add_argument('--synsets', help='synset id per line (default: synsets.txt beside LIST)')
+    p.add_argument('--names', help='"synset name" per line (default: synset_words.txt beside LIST)')
+    return p
+
+
+def score(pred_path, list_path, synsets_path=None, names_path=None):
+    """(errors dict, per-class rows) for a predictions file against a labelled list."""
+    list_names, labels = read_list(list_path)
+    pred_names, rows = read_predictions(pred_path)
+    synsets, words = class_meta(list_path, synsets_path, names_path)
+    num_classes = len(synsets) or int(labels.max()) + 1
+    if labels.size and labels.max() >= num_classes:
+        bad = int(np.argmax(labels >= num_classes))
+        raise InputError('{}: image {!r} has label {}, outside the {} classes'.format(
+            list_path, list_names[bad], labels[bad], num_classes))
+    if pred_names is None and len(rows) != len(list_names):
+        raise InputError('{} has {} rows but {} lists {} images'.format(pred_path, len(rows), list_path, len(list_names)))
+    order = align(pred_path, pred_names, list_path, list_names)
+    top5 = topk_array(pred_path, rows, num_classes)[order]
+    wrong1, wrong5 = wrong_from_topk(top5, labels)
+    errors = error_rates(wrong1, wrong5, labels, num_classes)
+    counts, err1 = per_class_errors(wrong1, labels, num_classes)
+    _, err5 = per_class_errors(wrong5, labels, num_classes)
+    per_class = [(c, synsets[c] if c < len(synsets) else '', words.get(synsets[c], '') if c < len(synsets) else '',
+                  int(counts[c]), err1[c], err5[c]) for c in range(num_classes)]
+    # worst first; classes without images last
+    per_class.sort(key=lambda r: (r[3] == 0, -np.nan_to_num(r[5], nan=-1), -np.nan_to_num(r[4], nan=-1), r[0]))
+    return errors, per_class
+
+
+def per_class_csv(rows):
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator='\n')
+    w.writerow(['class_id', 'synset', 'name', 'images', 'top1_error', 'top5_error'])
+    for c, synset, name, n, e1, e5 in rows:
+        w.writerow([c, synset, name, n, '' if n == 0 else '{:.6f}'.format(e1), '' if n == 0 else '{:.6f}'.format(e5)])
+    return out.getvalue()
+
+
+def main(argv=None):
+    args = get_args_parser().parse_args(argv)
+    no_gc_for_this_process()
+    try:
+        errors, per_class = score(args.predictions, args.labels, args.synsets, args.names)
+    except (InputError, OSError) as e:
+        print('error: {}'.format(e), file=sys.stderr)
+        return 1
+    for name in ERROR_NAMES:
+        print('{} Error: {:.4f}'.format(name, errors[name]))
+    if args.per_class:
+        write_atomic(args.per_class, per_class_csv(per_class))
+        print('Wrote per-class errors of {} classes to {}'.format(len(per_class), args.per_class))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

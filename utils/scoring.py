@@ -1,0 +1,201 @@
+"""The WebVision challenge metric, image lists and prediction files, without TensorFlow (so the
+scorer and the submission writer start in a fraction of a second).
+
+Predictions files are what ``imagenet-resnet.py --eval`` writes: a JSON list with one record per
+image, ``{"file": name, "label": int or null, "top5": [5 class ids, best first], "prob": [...]}``.
+The original system's format, a JSON list of top-5 lists in list order, is read too.
+"""
+import gc
+import json
+import os
+import tempfile
+
+import numpy as np
+
+ERROR_NAMES = ('Top1', 'Top5', 'Balanced Top1', 'Balanced Top5')
+
+
+class InputError(ValueError):
+    """Bad input; the message names the file, the row or line, and the value."""
+
+
+def no_gc_for_this_process():
+    """For the command-line tools: 300,000 prediction records are 600,000 containers, and the
+    cyclic collector rescanning them on every later allocation tripled the run time. The tools
+    are short-lived and make no reference cycles."""
+    gc.disable()
+
+
+def per_class_errors(wrong, labels, num_classes):
+    """(image count per class, error per class with NaN for classes without images)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(labels, minlength=num_classes)
+    wrong_sum = np.bincount(labels, weights=np.asarray(wrong, dtype=np.float64), minlength=num_classes)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return counts, np.where(counts > 0, wrong_sum / np.maximum(counts, 1), np.nan)
+
+
+def error_rates(wrong1, wrong5, labels, num_classes):
+    """Top-1/top-5 error over images, and the challenge's class-balanced versions: per class, the
+    fraction of its images that are wrong, then the mean over the classes that have images."""
+    out = {}
+    for k, wrong in (('1', wrong1), ('5', wrong5)):
+        wrong = np.asarray(wrong, dtype=np.float64)
+        counts, per_class = per_class_errors(wrong, labels, num_classes)
+        out['Top' + k] = float(wrong.mean()) if len(wrong) else float('nan')
+        out['Balanced Top' + k] = float(per_class[counts > 0].mean()) if (counts > 0).any() else float('nan')
+    return out
+
+
+def wrong_from_topk(topk, labels):
+    """Whether the label is missing from the first 1 and the first 5 predictions of each row.
+    Rows are taken in the order given: ties in score are broken by the file, never re-sorted."""
+    topk, labels = np.asarray(topk), np.asarray(labels)[:, None]
+    return topk[:, 0] != labels[:, 0], ~(topk[:, :5] == labels).any(axis=1)
+
+
+def read_list(path, need_labels=True):
+    """Names and labels of a ``name label`` list (CRLF and blank lines tolerated). Labels are
+    None when the list has names only and ``need_labels`` is false."""
+    names, labels = [], []
+    with open(path, 'rb') as f:
+        text = f.read().decode('utf-8')
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        parts = line.rsplit(None, 1)
+        if len(parts) == 2 and parts[1].lstrip('-').isdigit():
+            names.append(parts[0])
+            labels.append(int(parts[1]))
+        elif need_labels:
+            raise InputError('{}:{}: expected "name label", got {!r}'.format(path, lineno, line))
+        else:
+            names.append(line)
+    if len(set(names)) != len(names):
+        seen = set()
+        dup = next(n for n in names if n in seen or seen.add(n))
+        raise InputError('{}: image {!r} is listed more than once'.format(path, dup))
+    if labels and len(labels) != len(names):
+        raise InputError('{}: some lines have a label and some do not'.format(path))
+    return names, (np.asarray(labels, dtype=np.int64) if labels else None)
+
+
+def read_predictions(path):
+    """(file names or None for the original format, list of top-5 lists) from a predictions file."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise InputError('{}: not JSON ({})'.format(path, e)) from None
+    if not isinstance(data, list):
+        raise InputError('{}: expected a JSON list of predictions, got {}'.format(path, type(data).__name__))
+    if data and isinstance(data[0], dict):
+        names, top = [], []
+        for i, rec in enumerate(data, 1):
+            if not isinstance(rec, dict) or 'file' not in rec or 'top5' not in rec:
+                raise InputError('{}: row {}: expected {{"file": ..., "top5": [...]}}, got {!r}'.format(
+                    path, i, _short(rec)))
+            names.append(rec['file'])
+            top.append(rec['top5'])
+        return names, top
+    return None, data
+
+
+def _short(value, n=80):
+    text = repr(value)
+    return text if len(text) <= n else text[:n] + '...'
+
+
+def check_row(path, i, name, row, num_classes, k=5):
+    """Raises InputError naming row ``i`` (1-based) unless ``row`` is ``k`` distinct class ids."""
+    where = '{}: row {}{}'.format(path, i, ' ({})'.format(name) if name is not None else '')
+    if not isinstance(row, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in row):
+        raise InputError('{}: expected a list of integer class ids, got {}'.format(where, _short(row)))
+    if len(row) < k:
+        raise InputError('{}: {} class id(s), need {}: {}'.format(where, len(row), k, row))
+    seen = set()
+    for c in row[:k]:
+        if c in seen:
+            raise InputError('{}: class id {} appears more than once in {}'.format(where, c, row[:k]))
+        seen.add(c)
+        if not 0 <= c < num_classes:
+            raise InputError('{}: class id {} is outside [0, {})'.format(where, c, num_classes))
+
+
+def align(pred_path, pred_names, list_path, list_names):
+    """For each listed image, the index of its prediction row; errors name the first image that
+    has none and the first prediction of an unlisted image."""
+    if pred_names is None:          # the original format: rows are in list order
+        return np.arange(len(list_names))
+    index = {}
+    for i, name in enumerate(pred_names):
+        if name in index:
+            raise InputError('{}: row {}: image {!r} predicted twice (also row {})'.format(
+                pred_path, i + 1, name, index[name] + 1))
+        index[name] = i
+    listed = set(list_names)
+    for i, name in enumerate(pred_names):
+        if name not in listed:
+            raise InputError('{}: row {}: image {!r} is not in {}'.format(pred_path, i + 1, name, list_path))
+    order = []
+    for lineno, name in enumerate(list_names, 1):
+        if name not in index:
+            raise InputError('{}: image {!r} (entry {}) has no prediction in {}'.format(
+                list_path, name, lineno, pred_path))
+        order.append(index[name])
+    return np.asarray(order, dtype=np.int64)
+
+
+def topk_array(pred_path, rows, num_classes, names=None, k=5):
+    """Rows as an [N, k] int array, checked in bulk; the first bad row is reported by check_row."""
+    first_bad = None
+    try:
+        arr = np.array([row[:k] for row in rows])
+    except (TypeError, ValueError):                  # ragged rows or not lists
+        arr = None
+    if arr is None or arr.dtype.kind != 'i' or arr.ndim != 2 or arr.shape[1] != k:
+        first_bad = 0 if len(rows) else None
+        if arr is not None and arr.ndim == 2 and arr.dtype.kind == 'i':
+            first_bad = 0                            # too few ids somewhere: search below
+    else:
+        ordered = np.sort(arr, axis=1)
+        bad = ((arr < 0) | (arr >= num_classes)).any(axis=1) | (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+        if bad.any():
+            first_bad = int(np.argmax(bad))
+    if first_bad is not None:
+        for i in range(first_bad, len(rows)):
+            check_row(pred_path, i + 1, names[i] if names else None, rows[i], num_classes, k)
+    return arr.astype(np.int64).reshape(len(rows), k) if len(rows) else np.zeros((0, k), np.int64)
+
+
+def class_meta(list_path, synsets=None, names=None):
+    """(synset ids, names) from the given files or, by default, meta/synsets.txt and
+    meta/synset_words.txt beside the list; ([], {}) where there are none."""
+    folder = os.path.dirname(os.path.abspath(list_path))
+    synsets = synsets or os.path.join(folder, 'synsets.txt')
+    names = names or os.path.join(folder, 'synset_words.txt')
+    ids, words = [], {}
+    if os.path.isfile(synsets):
+        with open(synsets) as f:
+            ids = [line.split()[0] for line in f if line.strip()]
+    if os.path.isfile(names):
+        with open(names) as f:
+            for line in f:
+                wnid, _, name = line.strip().partition(' ')
+                if wnid:
+                    words[wnid] = name.strip()
+    return ids, words
+
+
+def write_atomic(path, text_or_bytes):
+    """Writes a file so that it is either complete or absent (temporary file, then rename)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(text_or_bytes.encode('utf-8') if isinstance(text_or_bytes, str) else text_or_bytes)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
