@@ -13,16 +13,19 @@ checkpoint in its --logdir.
 """
 import argparse
 import json
+import logging
 import os
+import shutil
 import sys
 import traceback
 
 import tfcompat  # noqa: F401  (sets up TensorFlow for tensorpack; must precede it)
 from tensorpack import QueueInput, SimpleTrainer, SyncMultiGPUTrainerReplicated, TrainConfig, logger
 from tensorpack import launch_train_with_config
+from tensorpack.dataflow import imgaug
+from tensorpack.predict import OfflinePredictor, PredictConfig
 from tensorpack.callbacks import DataParallelInferenceRunner, EstimatedTimeLeft, InferenceRunner
 from tensorpack.tfutils.sessinit import SaverRestore
-from tensorpack.tfutils.sesscreate import NewSessionCreator
 
 import imagenet_utils as iu
 import webvision_dataset as wd
@@ -60,12 +63,20 @@ def get_args_parser():
     a('--load', metavar='CKPT', help='initialise from a checkpoint (model-N or its .index) or .npz; '
       'variables whose shape differs (another class count) are skipped and listed. With --eval: '
       'the model to evaluate')
+    a('--finetune', action='store_true', help='with --load: start a new run from pretrained weights '
+      '(e.g. converted WSL ResNeXt) with their classifier head dropped and a fresh one for this data\'s classes')
+    a('--trunk-lr-mult', type=float, default=1., help='learning-rate multiplier for everything but the '
+      'head, e.g. 0.1 when fine-tuning (default: %(default)s)')
     a('--keep', type=int, default=5, help='checkpoints to keep (default: %(default)s)')
     a('--workers', type=int, help='loader processes (default: the number of CPU cores)')
     a('--threads', type=int, help='CPU threads for TensorFlow ops (default: all cores)')
     a('--eval', action='store_true', help='evaluate --load on every image of DIR/meta/val.txt')
+    a('--predict', nargs='+', metavar='IMAGE', help='print the top-5 classes of each image for --load; '
+      'names from --data\'s meta, or ImageNet\'s for a 1,000-class model')
     a('--predictions', metavar='PATH', help='with --eval: where to write the predictions JSON '
       '(default: beside the checkpoint)')
+    a('--export', metavar='DIR', help='write --load as DIR/saved_model (TensorFlow SavedModel, signature '
+      'serving_default) and DIR/model.onnx: uint8 BGR images [N, size, size, 3] in, class probabilities out')
     a('--fake', action='store_true', help='train on random uint8 batches and print images/s: the '
       'speed of the compute alone')
     a('--no-val', action='store_true', help='skip validation at the end of each epoch')
@@ -98,8 +109,11 @@ def check_args(args):
                                                  ' or '.join(str(b) for b in (lo, hi) if b > 0)))
     if args.mode == 'resnext' and args.depth not in (50, 101, 152):
         raise UsageError('--mode resnext needs -d 50, 101 or 152 (a bottleneck depth); got -d {}'.format(args.depth))
-    if args.eval and not args.load:
-        raise UsageError('--eval needs --load CKPT: the model to evaluate')
+    if args.finetune and not args.load:
+        raise UsageError('--finetune needs --load WEIGHTS: the pretrained model to start from')
+    for flag in ('eval', 'predict', 'export'):
+        if getattr(args, flag) and not args.load:
+            raise UsageError('--{} needs --load CKPT: the model to use'.format(flag))
     for name in ('epochs', 'steps_per_epoch', 'image_size', 'keep'):
         v = getattr(args, name)
         if v is not None and v < 1:
@@ -119,13 +133,15 @@ def on_gpu(args):
 
 def make_model(args, num_classes):
     fmt = args.data_format or ('NCHW' if on_gpu(args) else 'NHWC')
-    return ResNetModel(args.depth, args.mode, num_classes=num_classes, group_width=args.group_width,
-                       data_format=fmt, image_size=args.image_size)
+    model = ResNetModel(args.depth, args.mode, num_classes=num_classes, group_width=args.group_width,
+                        data_format=fmt, image_size=args.image_size)
+    model.trunk_lr_mult = args.trunk_lr_mult
+    return model
 
 
 def session_creator(args):
     # On GPUs tensorpack's defaults are right; on the CPU every core must work on each op.
-    return None if on_gpu(args) else NewSessionCreator(config=iu.session_config(args.threads))
+    return None if on_gpu(args) else iu.CPUSessionCreator(args.threads)
 
 
 def resume_point(logdir, steps_per_epoch):
@@ -195,7 +211,7 @@ def train(args, towers):
                 args.logdir, starting_epoch - 1, args.epochs))
             return
         if session_init is None and args.load:
-            session_init = iu.WeightLoader(args.load)
+            session_init = iu.WeightLoader(args.load, drop='^' + iu.HEAD_PREFIX if args.finetune else None)
         bad_log = os.path.join(args.logdir, 'bad_images.txt')
         data = QueueInput(wd.get_train_dataflow(args.data, per_tower, iu.fbresnet_augmentor(True, args.image_size),
                                                 workers(args), bad_log_path=bad_log))
@@ -227,8 +243,8 @@ def evaluate(args, towers):
     model = make_model(args, meta.num_classes)
     ds = wd.get_eval_dataflow(args.data, 'val', 64 * towers, iu.fbresnet_augmentor(False, args.image_size),
                               parallel=workers(args), with_index=True)
-    config = None if on_gpu(args) else iu.session_config(args.threads)
-    top5, prob, labels, _ = iu.predict_dataflow(model, iu.WeightLoader(args.load, strict=True), ds, config, towers)
+    top5, prob, labels, _ = iu.predict_dataflow(model, iu.WeightLoader(args.load, strict=True), ds,
+                                                session_creator(args), towers)
     # A test list gives every image the label 0: the labels are withheld, not all class 0.
     known = meta.num_classes > 1 and bool(labels.any())
     records = [{'file': files.name(i), 'label': int(labels[i]) if known else None,
@@ -246,11 +262,87 @@ def evaluate(args, towers):
     return 0
 
 
+IMAGENET_NAMES = os.path.join(HERE, 'utils', 'imagenet1k_synset_words.txt')
+
+
+def class_names(num_classes, data):
+    """'synset name' per class: from --data's meta when its class count matches, else ImageNet's
+    for 1,000 classes, else the class number."""
+    if data:
+        meta = wd.WebVisionMeta(data)
+        if meta.num_classes == num_classes:
+            names = meta.names()
+            return ['{} {}'.format(s, names[s]) if names[s] != s else s for s in meta.synsets]
+        logger.warn('{} has {} classes but the model {}; not using its names'.format(
+            data, meta.num_classes, num_classes))
+    if num_classes == 1000:
+        with open(IMAGENET_NAMES) as f:
+            return [line.strip() for line in f if line.strip()]
+    return ['class {}'.format(c) for c in range(num_classes)]
+
+
+def logs_to_stderr():
+    """tensorpack logs to stdout; --predict keeps stdout for its results."""
+    for handler in logger._logger.handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
+
+
+def predict(args):
+    logs_to_stderr()
+    num_classes = iu.read_num_classes(args.load)
+    names = class_names(num_classes, args.data)
+    augs = imgaug.AugmentorList(iu.fbresnet_augmentor(False, args.image_size))
+    model = make_model(args, num_classes)
+    pred = OfflinePredictor(PredictConfig(model=model, session_init=iu.WeightLoader(args.load, strict=True),
+                                          session_creator=session_creator(args), input_names=['input'],
+                                          output_names=['top5-prob', 'top5']))
+    failed = 0
+    for path in args.predict:
+        im, reason = wd.decode_image(path)
+        if im is None:
+            print('{}: cannot predict: {}'.format(path, reason), file=sys.stderr)
+            failed += 1
+            continue
+        prob, ids = pred(augs.augment(im)[None])
+        print(path)
+        for p, c in zip(prob[0], ids[0]):
+            print('{:.2f} - {!r}'.format(p, names[c]))
+    return 1 if failed else 0
+
+
+def export(args):
+    """SavedModel and ONNX of the inference graph, channels-last so that they run anywhere."""
+    import tf2onnx
+    args.data_format = 'NHWC'
+    model = make_model(args, iu.read_num_classes(args.load))
+    config = PredictConfig(model=model, session_init=iu.WeightLoader(args.load, strict=True),
+                           input_names=['input'], output_names=['prob'])
+    os.makedirs(args.export, exist_ok=True)
+    saved, onnx_path = os.path.join(args.export, 'saved_model'), os.path.join(args.export, 'model.onnx')
+    tmp = os.path.join(args.export, '.saved_model.tmp')
+    shutil.rmtree(tmp, ignore_errors=True)
+    frozen = iu.export_inference_graph(config, tmp)
+    if os.path.exists(saved):
+        shutil.rmtree(saved)
+    os.replace(tmp, saved)
+    tf2onnx.convert.from_graph_def(frozen, input_names=['input:0'], output_names=['prob:0'], opset=17,
+                                   output_path=onnx_path + '.tmp')
+    os.replace(onnx_path + '.tmp', onnx_path)
+    print('Wrote {} and {} (input "input": uint8 BGR [N, {s}, {s}, 3]; output "prob")'.format(
+        saved, onnx_path, s=args.image_size))
+    return 0
+
+
 def main(args):
     towers = check_args(args)
     if args.gpu:
         # Before TensorFlow first touches a device (importing it does not).
         os.environ['CUDA_VISIBLE_DEVICES'] = args.gpu
+    if args.predict:
+        return predict(args)
+    if args.export:
+        return export(args)
     if args.data is None and not args.fake:
         from utils.make_demo_data import build_demo
         args.data = build_demo()[0]

@@ -21,7 +21,7 @@ from tensorpack.dataflow import imgaug
 from tensorpack.models import regularize_cost
 from tensorpack.input_source import PlaceholderInput
 from tensorpack.predict import OfflinePredictor, OnlinePredictor, PredictConfig
-from tensorpack.tfutils import get_default_sess_config
+from tensorpack.tfutils import get_default_sess_config, gradproc, optimizer
 from tensorpack.tfutils.sessinit import SessionInit
 from tensorpack.tfutils.sesscreate import NewSessionCreator
 from tensorpack.tfutils.summary import add_moving_summary
@@ -59,6 +59,8 @@ def fbresnet_augmentor(is_train, image_size=224):
     ]
 
 
+HEAD_PREFIX = 'linear/'     # the classifier head's variables (get_logits' last layer)
+
 # error_rates() keys -> names in stats.json / TensorBoard (after a "val-" prefix)
 METRIC_KEYS = {'Top1': 'error-top1', 'Top5': 'error-top5',
                'Balanced Top1': 'balanced-error-top1', 'Balanced Top5': 'balanced-error-top5'}
@@ -92,6 +94,7 @@ class ImageNetModel(ModelDesc):
     weight_decay_pattern = '.*/W'
     label_smoothing = 0.
     image_bgr = True        # DataFlows produce BGR (OpenCV)
+    trunk_lr_mult = 1.      # fine-tuning: learning-rate multiplier for all but the head
 
     def __init__(self, num_classes, data_format='NHWC', image_size=224):
         if data_format not in ('NCHW', 'NHWC'):
@@ -130,7 +133,12 @@ class ImageNetModel(ModelDesc):
     def optimizer(self):
         lr = tf.compat.v1.get_variable('learning_rate', initializer=0.1, trainable=False)
         tf.compat.v1.summary.scalar('learning_rate-summary', lr)
-        return tf.compat.v1.train.MomentumOptimizer(lr, 0.9, use_nesterov=True)
+        opt = tf.compat.v1.train.MomentumOptimizer(lr, 0.9, use_nesterov=True)
+        if self.trunk_lr_mult != 1:
+            # everything but the classifier head learns at trunk_lr_mult x the learning rate
+            opt = optimizer.apply_grad_processors(
+                opt, [gradproc.ScaleGradient(('^(?!{}).*'.format(HEAD_PREFIX), self.trunk_lr_mult), verbose=False)])
+        return opt
 
     def image_preprocess(self, image):
         with tf.name_scope('image_preprocess'):
@@ -157,11 +165,10 @@ class ImageNetModel(ModelDesc):
         return loss
 
 
-def predict_dataflow(model, session_init, dataflow, session_config=None, towers=1):
+def predict_dataflow(model, session_init, dataflow, creator=None, towers=1):
     """Runs the model over a DataFlow of (images, labels, indices) batches, each batch split
     across ``towers`` devices, and returns top-5 ids, their probabilities, labels and indices,
     ordered by index (so: list order)."""
-    creator = NewSessionCreator(config=session_config) if session_config is not None else None
     config = PredictConfig(model=model, session_init=session_init, session_creator=creator,
                            input_names=['input'], output_names=['top5', 'top5-prob'])
     if towers > 1:
@@ -218,6 +225,30 @@ def _run_split(pred, towers, images):
     return [np.concatenate(outs[k::2])[:n] for k in range(2)]
 
 
+def export_inference_graph(config, saved_model_dir):
+    """Writes the inference graph of a PredictConfig as a SavedModel (signature serving_default,
+    "input" -> "prob") and returns it frozen (variables as constants), e.g. for ONNX.
+    tensorpack's exporter keys the signature by tensor names ("input:0") and its freezing calls a
+    function TF 2 moved."""
+    v1 = tf.compat.v1
+    with tf.Graph().as_default() as graph:
+        placeholders = PlaceholderInput()
+        placeholders.setup(config.input_signature)
+        with PredictTowerContext(''):
+            config.tower_func(*placeholders.get_input_tensors())
+        image, prob = graph.get_tensor_by_name('input:0'), graph.get_tensor_by_name('prob:0')
+        with v1.Session(config=session_config()) as sess:
+            config.session_init._setup_graph()
+            config.session_init._run_init(sess)
+            builder = v1.saved_model.builder.SavedModelBuilder(saved_model_dir)
+            signature = v1.saved_model.signature_def_utils.predict_signature_def(
+                inputs={'input': image}, outputs={'prob': prob})
+            builder.add_meta_graph_and_variables(sess, [v1.saved_model.tag_constants.SERVING],
+                                                 signature_def_map={'serving_default': signature})
+            builder.save()
+            return v1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), ['prob'])
+
+
 """
 ====== Training helpers =======
 """
@@ -258,6 +289,14 @@ def session_config(threads=None):
     conf.intra_op_parallelism_threads = threads or len(os.sched_getaffinity(0))
     conf.inter_op_parallelism_threads = 1
     return conf
+
+
+class CPUSessionCreator(NewSessionCreator):
+    """NewSessionCreator with session_config(), without tensorpack's warning about custom configs
+    (it concerns GPUs initialised too early)."""
+
+    def __init__(self, threads=None):
+        self.target, self.config, self.user_provided_config = '', session_config(threads), True
 
 
 class Throughput(Callback):
@@ -388,19 +427,36 @@ def read_weights(path):
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
+def read_num_classes(path):
+    """The class count of a checkpoint or .npz, from its head (linear/b), without loading the rest."""
+    path = resolve_checkpoint(path)
+    if path.endswith('.npz'):
+        with np.load(path, allow_pickle=False) as f:
+            key = next((k for k in ('linear/b', 'linear/b:0') if k in f.files), None)
+            shape = f[key].shape if key else None
+    else:
+        shape = tf.train.load_checkpoint(path).get_variable_to_shape_map().get('linear/b')
+    if not shape:
+        raise ValueError('{}: no classifier head (linear/b) in it'.format(path))
+    return int(shape[0])
+
+
 class WeightLoader(SessionInit):
     """Loads model variables from a checkpoint or .npz. ``strict=False`` (initialising a new run)
     skips and lists variables whose shape differs, e.g. a 1,000-class head in a 5,000-class model,
     and those the file lacks; ``strict=True`` (evaluation) fails on either."""
 
-    def __init__(self, path, strict=False):
-        self.path, self.strict = path, strict
+    def __init__(self, path, strict=False, drop=None):
+        self.path, self.strict, self.drop = path, strict, drop and re.compile(drop)
 
     def _run_init(self, sess):
         weights = read_weights(self.path)
         mismatched, missing, loaded = [], [], 0
         for var in model_variables():
             name = var.op.name
+            if self.drop and self.drop.match(name):
+                logger.info('Dropped {} (left at its initial value)'.format(name))
+                continue
             if name not in weights:
                 missing.append(name)
                 continue

@@ -34,13 +34,12 @@ def run_ours(kind, depth, batch, steps, size, classes):
     from tensorpack import QueueInput, SimpleTrainer, TrainConfig, launch_train_with_config
     from tensorpack.callbacks import RunUpdateOps
     from tensorpack.predict import OfflinePredictor, PredictConfig
-    from tensorpack.tfutils.sesscreate import NewSessionCreator
     import imagenet_utils as iu
     import webvision_dataset as wd
     from resnet_model import ResNetModel
 
     model = ResNetModel(depth, 'resnet', num_classes=classes, data_format='NHWC', image_size=size)
-    creator = NewSessionCreator(config=iu.session_config())
+    creator = iu.CPUSessionCreator()
     if kind == 'infer':
         pred = OfflinePredictor(PredictConfig(model=model, session_creator=creator,
                                               input_names=['input'], output_names=['prob']))

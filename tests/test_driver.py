@@ -177,3 +177,60 @@ def test_latest_checkpoint_does_not_need_the_state_file(trained_run, tmp_path):
     os.remove(str(folder / 'checkpoint'))                       # killed before TF updated it
     open(str(folder / 'model-9.index'), 'w').close()             # a newer save without its data
     assert latest_checkpoint(str(folder)) == str(folder / 'model-3')
+
+
+def test_predict_prints_the_top5_with_the_data_names(demo_root, trained_run):
+    images = [os.path.join(demo_root, 'val', name) for name, _ in read_list(os.path.join(demo_root, 'meta', 'val.txt'))[:2]]
+    proc = run_driver(*SMALL, '--data', demo_root, '--load', trained_run, '--predict', *images)
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 12 and lines[0] == images[0] and lines[6] == images[1]
+    for block in (lines[1:6], lines[7:12]):
+        probs = [float(re.match(r"^(\d\.\d\d) - 'n990000\d\d [a-z ,]+'$", line).group(1)) for line in block]
+        assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.03
+
+
+def test_predict_reports_an_unreadable_image(demo_root, trained_run, tmp_path):
+    bad = str(tmp_path / 'bad.jpg')
+    open(bad, 'wb').close()
+    proc = run_driver(*SMALL, '--data', demo_root, '--load', trained_run, '--predict', bad, check=False)
+    assert proc.returncode == 1 and 'bad.jpg: cannot predict: empty file' in proc.stderr
+
+
+def test_finetune_drops_the_head_and_can_freeze_the_trunk(demo_root, trained_run, tmp_path):
+    logdir = str(tmp_path / 'ft')
+    proc = run_driver(*SMALL, '--data', demo_root, '--logdir', logdir, '--load', trained_run, '--finetune',
+                      '--lr', '0.1', '--trunk-lr-mult', '0', '--epochs', '1', '--steps-per-epoch', '2', '--no-val')
+    assert 'Dropped linear/W' in proc.stdout + proc.stderr
+    before, after = read_weights(trained_run), read_weights(logdir)
+    np.testing.assert_array_equal(after['group3/block1/conv2/W'], before['group3/block1/conv2/W'])
+    np.testing.assert_array_equal(after['conv0/W'], before['conv0/W'])
+    assert np.abs(after['linear/W'] - before['linear/W']).max() > 1e-3      # a new head, trained
+
+
+def test_export_gives_the_drivers_probabilities(demo_root, trained_run, tmp_path):
+    import cv2
+    import onnxruntime
+    import tensorflow as tf
+    from tensorpack.dataflow import imgaug
+    from tensorpack.predict import OfflinePredictor, PredictConfig
+    from imagenet_utils import WeightLoader, fbresnet_augmentor
+    from resnet_model import ResNetModel
+
+    out = str(tmp_path / 'export')
+    run_driver(*SMALL, '--load', trained_run, '--export', out)
+    names = [name for name, _ in read_list(os.path.join(demo_root, 'meta', 'val.txt'))[:3]]
+    augs = imgaug.AugmentorList(fbresnet_augmentor(False, 64))
+    images = np.stack([augs.augment(cv2.imread(os.path.join(demo_root, 'val', n))) for n in names])
+
+    driver = OfflinePredictor(PredictConfig(
+        model=ResNetModel(18, num_classes=12, image_size=64), session_init=WeightLoader(trained_run, strict=True),
+        input_names=['input'], output_names=['prob']))(images)[0]
+    onnx = onnxruntime.InferenceSession(os.path.join(out, 'model.onnx')).run(None, {'input:0': images})[0]
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ['serve'], os.path.join(out, 'saved_model'))
+        sig = meta.signature_def['serving_default']
+        assert set(sig.inputs) == {'input'} and set(sig.outputs) == {'prob'}
+        saved = sess.run(sig.outputs['prob'].name, {sig.inputs['input'].name: images})
+    assert driver.shape == (3, 12)
+    np.testing.assert_allclose(onnx, driver, atol=1e-5)
+    np.testing.assert_allclose(saved, driver, atol=1e-5)

@@ -193,6 +193,9 @@ def write_atomic(path, text_or_bytes):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)          # mkstemp makes 0600; a result file is for sharing
         with os.fdopen(fd, 'wb') as f:
             f.write(text_or_bytes.encode('utf-8') if isinstance(text_or_bytes, str) else text_or_bytes)
         os.replace(tmp, path)
