@@ -222,7 +222,11 @@ def train(args, towers):
     config = TrainConfig(model=model, data=data, callbacks=callbacks,
                          session_creator=session_creator(args), session_init=session_init,
                          starting_epoch=starting_epoch, steps_per_epoch=steps_per_epoch, max_epoch=args.epochs)
-    trainer = SyncMultiGPUTrainerReplicated(towers) if towers > 1 else SimpleTrainer()
+    if towers > 1:
+        # NCCL all-reduce on GPUs; without any (e.g. tests), towers fall back to the CPU and so must the reduction
+        trainer = SyncMultiGPUTrainerReplicated(towers, mode='nccl' if tfcompat.is_gpu_available() else 'cpu')
+    else:
+        trainer = SimpleTrainer()
     launch_train_with_config(config, trainer)
 
 

@@ -234,3 +234,15 @@ def test_export_gives_the_drivers_probabilities(demo_root, trained_run, tmp_path
     assert driver.shape == (3, 12)
     np.testing.assert_allclose(onnx, driver, atol=1e-5)
     np.testing.assert_allclose(saved, driver, atol=1e-5)
+
+
+def test_two_towers_train_synchronously(demo_root, tmp_path):
+    # one tower per --gpu id; without GPUs the towers and their all-reduce run on the CPU
+    logdir = str(tmp_path / 'towers')
+    proc = run_driver(*SMALL, '--data', demo_root, '--logdir', logdir, '--gpu', '0,1', '--data-format', 'NHWC',
+                      '--epochs', '1', '--steps-per-epoch', '2')
+    log = proc.stdout + proc.stderr
+    assert '2 tower(s) of batch 8' in log and 'Training a model of 2 towers' in log
+    assert newest_step(logdir) == 2
+    with open(os.path.join(logdir, 'stats.json')) as f:
+        assert 0 <= json.load(f)[-1]['val-balanced-error-top1'] <= 1

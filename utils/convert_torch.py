@@ -14,8 +14,9 @@ What differs between the frameworks and is handled here or by the model:
 
 Every source key is popped; the conversion fails naming any key left unconverted or any variable
 of the model left without a value, and checks every shape against the model's graph. The file is
-read with torch.load(weights_only=True, mmap=True): nothing is unpickled and the weights are
-paged in as they are converted, so converting the 3.3 GB 32x48d model stays near its own size.
+read with torch.load(weights_only=True): nothing but tensors is unpickled. Each tensor is freed
+once converted, so converting the 3.3 GB 32x48d model peaks at 1.45x its size (bench/convert_wsl.py;
+with mmap=True the file's pages stayed resident and it was 2.24x).
 """
 import argparse
 import os
@@ -44,7 +45,7 @@ def load_state_dict(path):
     import pickle
     import torch
     try:
-        sd = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+        sd = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
         raise ConversionError('{}: refusing to unpickle anything but tensors ({})'.format(
             path, str(e).splitlines()[0])) from None
@@ -89,8 +90,10 @@ class Converter:
 
 
 def convert(state_dict, depth, path='state dict'):
-    """TF variable name -> array for a torchvision ResNet/ResNeXt of this depth."""
-    c = Converter(dict(state_dict), path)
+    """TF variable name -> array for a torchvision ResNet/ResNeXt of this depth. Consumes
+    ``state_dict``: each tensor is freed as soon as it is converted, so memory stays near one
+    copy of the model."""
+    c = Converter(state_dict, path)
     c.conv('conv1', 'conv0', bgr_input=True)
     c.bn('bn1', 'conv0')
     convs = 3 if depth >= 50 else 2
@@ -151,7 +154,7 @@ def main(argv=None):
     depth, mode, group_width = ARCHS[args.arch]
     start = time.time()
     try:
-        weights = convert(load_state_dict(args.input), depth, args.input)
+        weights = convert(load_state_dict(args.input), depth, args.input)   # the loaded dict is consumed
         check_shapes(weights, model_shapes(depth, mode, group_width, len(weights['linear/b'])), args.input)
     except ConversionError as e:
         print('error: {}'.format(e), file=sys.stderr)
