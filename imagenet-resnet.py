@@ -43,6 +43,8 @@ def get_args_parser():
       'meta/val.txt, val/). Default: the embedded demo set, built on first use')
     a('--gpu', metavar='IDS', help='comma-separated GPU ids, one tower each, trained synchronously '
       '(replicated). Omit to train on the CPU')
+    a('--source', default='all', choices=wd.SOURCES, help='which crawl to train on: meta/train.txt (all) '
+      'or meta/train_google.txt / train_flickr.txt as utils/preprocess.py writes them (default: %(default)s)')
     a('-d', '--depth', type=int, default=50, choices=sorted(DEPTHS), help='ResNet depth (default: %(default)s)')
     a('--mode', default='resnet', choices=MODES, help='variant (default: %(default)s); resnext needs '
       '-d 50, 101 or 152')
@@ -214,7 +216,7 @@ def train(args, towers):
             session_init = iu.WeightLoader(args.load, drop='^' + iu.HEAD_PREFIX if args.finetune else None)
         bad_log = os.path.join(args.logdir, 'bad_images.txt')
         data = QueueInput(wd.get_train_dataflow(args.data, per_tower, iu.fbresnet_augmentor(True, args.image_size),
-                                                workers(args), bad_log_path=bad_log))
+                                                workers(args), bad_log_path=bad_log, source=args.source))
         callbacks = training_callbacks(args, num_classes, towers, steps_per_epoch, per_tower)
     model = make_model(args, num_classes)
     logger.info('{} classes, {} tower(s) of batch {}, data format {}, {} steps per epoch, epochs {}..{}'.format(

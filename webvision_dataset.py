@@ -21,6 +21,7 @@ from tensorpack.dataflow import imgaug
 from tensorpack.utils import logger
 
 SPLITS = ('train', 'val', 'test')
+SOURCES = ('all', 'google', 'flickr')    # WebVision's two crawls; utils/preprocess.py writes a list each
 REQUIRED_META = ('synsets.txt',)
 
 
@@ -101,10 +102,14 @@ class WebVisionMeta:
                 names[wnid] = name.strip() or wnid
         return names
 
-    def file_list(self, split):
+    def file_list(self, split, source='all'):
+        """The split's list; for train, ``source`` picks the crawl (google, flickr or all)."""
         if split not in SPLITS:
             raise ValueError('split {!r} is not one of {}'.format(split, ', '.join(SPLITS)))
-        path = os.path.join(self.meta_dir, split + '.txt')
+        if source not in SOURCES:
+            raise ValueError('source {!r} is not one of {}'.format(source, ', '.join(SOURCES)))
+        name = split if split != 'train' or source == 'all' else 'train_' + source
+        path = os.path.join(self.meta_dir, name + '.txt')
         if not os.path.isfile(path):
             raise DataError('{}: file list for split {!r} is missing'.format(path, split))
         return FileList.read(path, self.num_classes)
@@ -116,9 +121,9 @@ class WebVisionMeta:
 class WebVisionFiles(RNGDataFlow):
     """Yields [absolute path, label, index] for each listed image; reshuffled every epoch."""
 
-    def __init__(self, root, split, shuffle=False):
+    def __init__(self, root, split, shuffle=False, source='all'):
         meta = WebVisionMeta(root)
-        self.files = meta.file_list(split)
+        self.files = meta.file_list(split, source)
         self.image_dir = meta.image_dir(split)
         self.shuffle = shuffle
 
@@ -192,10 +197,10 @@ class _LoadAugment:
         return [im, label]
 
 
-def get_train_dataflow(root, batch_size, augmentors, parallel, bad_log_path=None):
+def get_train_dataflow(root, batch_size, augmentors, parallel, bad_log_path=None, source='all'):
     """Shuffled, augmented batches [images uint8 NHWC BGR, labels int32]. Undecodable images are
     skipped and listed in ``bad_log_path``."""
-    ds = WebVisionFiles(root, 'train', shuffle=True)
+    ds = WebVisionFiles(root, 'train', shuffle=True, source=source)
     mapper = _LoadAugment(augmentors, BadImageLog(bad_log_path))
     if parallel > 0:
         ds = MultiProcessMapDataZMQ(ds, parallel, mapper, buffer_size=max(200, batch_size * 4))

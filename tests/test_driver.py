@@ -33,7 +33,8 @@ def test_help_documents_every_flag():
     out = run_driver('--help').stdout
     for flag in ('--data', '--gpu', '--depth', '--mode', '--group-width', '--data-format', '--batch', '--lr',
                  '--warmup-epochs', '--epochs', '--steps-per-epoch', '--image-size', '--logdir', '--load',
-                 '--keep', '--workers', '--threads', '--eval', '--predictions', '--fake', '--no-val'):
+                 '--keep', '--workers', '--threads', '--eval', '--predictions', '--fake', '--no-val', '--source',
+                 '--predict', '--export', '--finetune', '--trunk-lr-mult'):
         assert flag in out, flag
 
 
