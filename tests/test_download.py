@@ -1,0 +1,177 @@
+"""utils/download.sh against an HTTP server on 127.0.0.1 serving small made-up WebVision archives;
+one drops the connection half-way the first time it is fetched."""
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+SCRIPT = os.path.join(ROOT, 'utils', 'download.sh')
+
+
+def tar_bytes(members):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as t:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def jpeg(seed):
+    from skimage.data import astronaut
+    im = astronaut()[seed * 30:seed * 30 + 90, seed * 20:seed * 20 + 120, ::-1]
+    return cv2.imencode('.jpg', np.ascontiguousarray(im))[1].tobytes()
+
+
+def webvision_files():
+    train = {'google/q0001/{:06d}.jpg'.format(i): jpeg(i) for i in range(3)}
+    train2 = {'flickr/q0002/{:06d}.jpg'.format(i): jpeg(i + 3) for i in range(2)}
+    lists = {'google': ['google/q0001/{:06d}.jpg 0'.format(i) for i in range(3)],
+             'flickr': ['flickr/q0002/{:06d}.jpg 1'.format(i) for i in range(2)]}
+    info = {'info/synsets.txt': b'n00000001 tench\nn00000002 goldfish\n',
+            'info/train_filelist_google.txt': '\n'.join(lists['google']).encode() + b'\n',
+            'info/train_filelist_flickr.txt': '\n'.join(lists['flickr']).encode() + b'\n',
+            'info/train_filelist_all.txt': '\n'.join(lists['google'] + lists['flickr']).encode() + b'\n'}
+    return {
+        'webvision_train_00.tar': tar_bytes(train), 'webvision_train_01.tar': tar_bytes(train2),
+        'info.tar': tar_bytes(info),
+        'val_images_resized.tar': tar_bytes({'val_images_resized/val000000.jpg': jpeg(0)}),
+        'val_filelist.txt': b'val000000.jpg 1\r\n',
+        'test_images_resized.tar': tar_bytes({'test_images_resized/test000000.jpg': jpeg(1)}),
+        'test_filelist.txt': b'test000000.jpg\n',
+    }
+
+
+class Server:
+    """Serves files with HEAD and Range support; ``drop`` names files cut off once, half-way."""
+
+    def __init__(self, files, drop=()):
+        self.files, self.drop, self.requests = files, set(drop), []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_HEAD(self):
+                self.respond(body=False)
+
+            def do_GET(self):
+                self.respond(body=True)
+
+            def respond(self, body):
+                name = self.path.lstrip('/')
+                server.requests.append((self.command, name, self.headers.get('Range')))
+                if name not in server.files:
+                    self.send_error(404)
+                    return
+                data, start = server.files[name], 0
+                rng = self.headers.get('Range')
+                if rng:
+                    start = int(rng.split('=')[1].split('-')[0])
+                    self.send_response(206)
+                    self.send_header('Content-Range', 'bytes {}-{}/{}'.format(start, len(data) - 1, len(data)))
+                else:
+                    self.send_response(200)
+                self.send_header('Content-Length', str(len(data) - start))
+                self.send_header('Accept-Ranges', 'bytes')
+                self.end_headers()
+                if not body:
+                    return
+                if name in server.drop and self.command == 'GET':
+                    server.drop.discard(name)
+                    self.wfile.write(data[start:start + (len(data) - start) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)          # the connection drops mid-file
+                    return
+                self.wfile.write(data[start:])
+
+        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:{}'.format(self.httpd.server_address[1])
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = Server(webvision_files(), drop={'webvision_train_01.tar'})
+    yield s
+    s.close()
+
+
+def download(url, dest, retries='1'):
+    env = dict(os.environ, WEBVISION_MIRROR=url, WEBVISION_RETRIES=retries, WEBVISION_RETRY_WAIT='0',
+               WEBVISION_TRAIN_ARCHIVES='2', PYTHON=sys.executable)
+    return subprocess.run(['bash', SCRIPT, '--dest', dest], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_dropped_download_is_resumed_by_the_rerun_then_prepared(server, tmp_path):
+    dest = str(tmp_path / 'wv')
+    first = download(server.url, dest)
+    assert first.returncode == 1 and 'rerun' in first.stderr
+    partial = os.path.join(dest, '.partial', 'webvision_train_01.tar')
+    size = len(server.files['webvision_train_01.tar'])
+    assert 0 < os.path.getsize(partial) < size                 # half of it, kept
+
+    server.requests.clear()
+    second = download(server.url, dest)
+    assert second.returncode == 0, second.stderr
+    resumed = [r for r in server.requests if r[:2] == ('GET', 'webvision_train_01.tar')]
+    assert resumed and resumed[0][2] == 'bytes={}-'.format(size // 2)   # resumed, not restarted
+    assert not any(r[0] == 'GET' and r[1] == 'webvision_train_00.tar' for r in server.requests)  # skipped
+    assert os.path.isfile(os.path.join(dest, 'flickr', 'q0002', '000001.jpg'))
+    assert not os.path.exists(partial)
+    assert '2 classes' in second.stdout                         # preprocess ran
+    with open(os.path.join(dest, 'meta', 'train.txt')) as f:
+        assert len(f.read().split('\n')) - 1 == 5
+    assert os.path.isfile(os.path.join(dest, 'test', 'meta', 'val.txt'))
+
+    third = download(server.url, dest)
+    assert third.returncode == 0 and third.stdout.count('already complete') == 7
+
+
+def test_archive_with_members_outside_the_destination_is_refused(tmp_path):
+    files = webvision_files()
+    files['info.tar'] = tar_bytes({'info/synsets.txt': b'n1 a\n', '../escaped.txt': b'owned'})
+    s = Server(files)
+    try:
+        proc = download(s.url, str(tmp_path / 'wv'))
+    finally:
+        s.close()
+    assert proc.returncode == 1
+    assert 'refusing' in proc.stderr and '../escaped.txt' in proc.stderr
+    assert not os.path.exists(str(tmp_path / 'escaped.txt'))
+    assert not os.path.exists(str(tmp_path / 'wv' / 'info'))
+
+
+def test_not_enough_disk_is_refused_before_downloading(tmp_path):
+    files = webvision_files()
+    files['test_images_resized.tar'] = b'x' * 10
+    s = Server(files)
+    # a server announcing a size larger than any disk: HEAD says 10^15 bytes
+    original = s.httpd.RequestHandlerClass.send_header
+
+    def huge(self, key, value):
+        if key == 'Content-Length' and self.command == 'HEAD' and self.path.endswith('test_images_resized.tar'):
+            value = str(10 ** 15)
+        original(self, key, value)
+    s.httpd.RequestHandlerClass.send_header = huge
+    try:
+        proc = download(s.url, str(tmp_path / 'wv'))
+    finally:
+        s.close()
+    assert proc.returncode == 1 and 'not enough disk space' in proc.stderr
+    assert not any(r[0] == 'GET' for r in s.requests)
