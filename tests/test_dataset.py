@@ -136,4 +136,4 @@ def test_file_list_storage_is_compact(tmp_path):
     assert files[12345] == ('google/q2345/012345.jpg', 2345)
     path_bytes = sum(len(line.rsplit(' ', 1)[0]) for line in lines.splitlines())
     held = files.blob.nbytes + files.offsets.nbytes + files.labels.nbytes
-    assert held <= path_bytes + 12 * len(files) + 8     # path bytes + one offset and label each
+    assert held <= path_bytes + 6 * len(files) + 4      # path bytes + a 4-byte offset and 2-byte label each
