@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import traceback
+from types import SimpleNamespace
 
 import tfcompat  # noqa: F401  (sets up TensorFlow for tensorpack; must precede it)
 from tensorpack import QueueInput, SimpleTrainer, SyncMultiGPUTrainerReplicated, TrainConfig, logger
@@ -195,41 +196,58 @@ def workers(args):
     return args.workers if args.workers is not None else len(os.sched_getaffinity(0))
 
 
+def fake_run(args, per_tower, steps_per_epoch):
+    """Inputs and callbacks of a --fake benchmark: random batches, no checkpoints, images/s."""
+    num_classes = wd.WebVisionMeta(args.data).num_classes if args.data else 1000
+    logger.set_logger_dir(args.logdir, action='d')
+    warmup = min(5, max(1, steps_per_epoch * args.epochs // 4))
+    return SimpleNamespace(num_classes=num_classes, session_init=None, starting_epoch=1, watchdog=None,
+                           data=QueueInput(wd.FakeImageData(per_tower, args.image_size, num_classes)),
+                           callbacks=[iu.Throughput(args.batch, warmup_steps=warmup)])
+
+
+def data_run(args, towers, per_tower, steps_per_epoch):
+    """Inputs and callbacks of a real run, resumed from its logdir; None when it is finished."""
+    num_classes = wd.WebVisionMeta(args.data).num_classes
+    logger.set_logger_dir(args.logdir, action='k')
+    session_init, starting_epoch = resume_point(args.logdir, steps_per_epoch)
+    if starting_epoch > args.epochs:
+        logger.info('{} is already trained to epoch {} of --epochs {}: nothing to do'.format(
+            args.logdir, starting_epoch - 1, args.epochs))
+        return None
+    if session_init is None and args.load:
+        session_init = iu.WeightLoader(args.load, drop='^' + iu.HEAD_PREFIX if args.finetune else None)
+    flow = wd.get_train_dataflow(args.data, per_tower, iu.fbresnet_augmentor(True, args.image_size), workers(args),
+                                 bad_log_path=os.path.join(args.logdir, 'bad_images.txt'), source=args.source)
+    data = QueueInput(flow)
+    watchdog = iu.LoaderWatchdog(lambda: getattr(flow.ds, '_procs', []), data)
+    callbacks = training_callbacks(args, num_classes, towers, steps_per_epoch, per_tower) + [watchdog]
+    return SimpleNamespace(num_classes=num_classes, session_init=session_init, starting_epoch=starting_epoch,
+                           watchdog=watchdog, data=data, callbacks=callbacks)
+
+
+def make_trainer(towers):
+    if towers == 1:
+        return SimpleTrainer()
+    # NCCL all-reduce on GPUs; without any (e.g. tests), towers fall back to the CPU and so must the reduction
+    return SyncMultiGPUTrainerReplicated(towers, mode='nccl' if tfcompat.is_gpu_available() else 'cpu')
+
+
 def train(args, towers):
     per_tower = args.batch // towers
     steps_per_epoch = args.steps_per_epoch or max(IMAGES_PER_EPOCH // args.batch, 1)
-    if args.fake:
-        num_classes = wd.WebVisionMeta(args.data).num_classes if args.data else 1000
-        logger.set_logger_dir(args.logdir, action='d')
-        data = QueueInput(wd.FakeImageData(per_tower, args.image_size, num_classes))
-        callbacks = [iu.Throughput(args.batch, warmup_steps=min(5, max(1, steps_per_epoch * args.epochs // 4)))]
-        session_init, starting_epoch = None, 1
-    else:
-        num_classes = wd.WebVisionMeta(args.data).num_classes
-        logger.set_logger_dir(args.logdir, action='k')
-        session_init, starting_epoch = resume_point(args.logdir, steps_per_epoch)
-        if starting_epoch > args.epochs:
-            logger.info('{} is already trained to epoch {} of --epochs {}: nothing to do'.format(
-                args.logdir, starting_epoch - 1, args.epochs))
-            return
-        if session_init is None and args.load:
-            session_init = iu.WeightLoader(args.load, drop='^' + iu.HEAD_PREFIX if args.finetune else None)
-        bad_log = os.path.join(args.logdir, 'bad_images.txt')
-        data = QueueInput(wd.get_train_dataflow(args.data, per_tower, iu.fbresnet_augmentor(True, args.image_size),
-                                                workers(args), bad_log_path=bad_log, source=args.source))
-        callbacks = training_callbacks(args, num_classes, towers, steps_per_epoch, per_tower)
-    model = make_model(args, num_classes)
+    run = fake_run(args, per_tower, steps_per_epoch) if args.fake else data_run(args, towers, per_tower, steps_per_epoch)
+    if run is None:
+        return
+    model = make_model(args, run.num_classes)
     logger.info('{} classes, {} tower(s) of batch {}, data format {}, {} steps per epoch, epochs {}..{}'.format(
-        num_classes, towers, per_tower, model.data_format, steps_per_epoch, starting_epoch, args.epochs))
-    config = TrainConfig(model=model, data=data, callbacks=callbacks,
-                         session_creator=session_creator(args), session_init=session_init,
-                         starting_epoch=starting_epoch, steps_per_epoch=steps_per_epoch, max_epoch=args.epochs)
-    if towers > 1:
-        # NCCL all-reduce on GPUs; without any (e.g. tests), towers fall back to the CPU and so must the reduction
-        trainer = SyncMultiGPUTrainerReplicated(towers, mode='nccl' if tfcompat.is_gpu_available() else 'cpu')
-    else:
-        trainer = SimpleTrainer()
-    launch_train_with_config(config, trainer)
+        run.num_classes, towers, per_tower, model.data_format, steps_per_epoch, run.starting_epoch, args.epochs))
+    config = TrainConfig(model=model, data=run.data, callbacks=run.callbacks, session_creator=session_creator(args),
+                         session_init=run.session_init, starting_epoch=run.starting_epoch,
+                         steps_per_epoch=steps_per_epoch, max_epoch=args.epochs)
+    launch_train_with_config(config, make_trainer(towers))
+    if run.watchdog is not None and run.watchdog.error:
+        raise RuntimeError(run.watchdog.error)
 
 
 def predictions_path(args):

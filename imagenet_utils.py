@@ -6,6 +6,7 @@ import functools
 import glob
 import os
 import re
+import threading
 import time
 from abc import abstractmethod
 
@@ -355,6 +356,33 @@ class EpochCheckpoint(ModelSaver):
         if step != self._saved_step and step % self.steps_per_epoch == 0:
             self._trigger()
             self._saved_step = step
+
+
+class LoaderWatchdog(Callback):
+    """Stops training with an error when a loader process dies. tensorpack's ZMQ flow would wait
+    for its data forever; closing the input queue ends the blocked training step, and ``error``
+    names the process (the driver exits with it)."""
+
+    def __init__(self, processes, input_source, interval=5.):
+        self.processes, self.input, self.interval = processes, input_source, interval
+        self.error = None
+
+    def _before_train(self):
+        self._stop = threading.Event()
+        threading.Thread(target=self._watch, name='loader-watchdog', daemon=True).start()
+
+    def _watch(self):
+        while not self._stop.wait(self.interval):
+            dead = [p for p in self.processes() if not p.is_alive()]
+            if dead:
+                self.error = 'loader process {} (pid {}) died with exit code {}; stopping training'.format(
+                    dead[0].name, dead[0].pid, dead[0].exitcode)
+                logger.error(self.error)
+                self.input.thread.close_op.run(session=self.trainer.sess)
+                return
+
+    def _after_train(self):
+        self._stop.set()
 
 
 class BadImageReport(Callback):

@@ -12,6 +12,8 @@ DataFlows yield uint8 BGR images and int labels and know nothing about the model
 """
 import array
 import os
+import threading
+import time
 
 import cv2
 import numpy as np
@@ -183,14 +185,32 @@ def decode_image(path):
     return im, None
 
 
+def _exit_with_parent(poll=1.):
+    """In a loader process: exit once the trainer that forked it is gone, even by kill -9.
+    tensorpack's ZMQ workers otherwise wait forever for their next datapoint (without the
+    optional python-prctl they were seen to outlive the trainer)."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os._exit(1)
+    threading.Thread(target=watch, name='exit-with-parent', daemon=True).start()
+
+
 class _LoadAugment:
     """Map function of the training flow: decode, augment; None (skip) for a bad image."""
 
     def __init__(self, augmentors, bad_log):
         self.augs = imgaug.AugmentorList(augmentors)
         self.bad_log = bad_log
+        self._owner = os.getpid()
+        self._watching = None
 
     def __call__(self, dp):
+        if self._watching != os.getpid() and os.getpid() != self._owner:
+            self._watching = os.getpid()
+            _exit_with_parent()
         path, label, _ = dp
         im, reason = decode_image(path)
         if im is None:

@@ -247,3 +247,57 @@ def test_two_towers_train_synchronously(demo_root, tmp_path):
     assert newest_step(logdir) == 2
     with open(os.path.join(logdir, 'stats.json')) as f:
         assert 0 <= json.load(f)[-1]['val-balanced-error-top1'] <= 1
+
+
+def start_training(demo_root, logdir, *extra):
+    """A training process in its own session, its output in logdir/out.txt."""
+    os.makedirs(logdir, exist_ok=True)
+    out = open(os.path.join(logdir, 'out.txt'), 'w')
+    args = SMALL[:-2] + ['--workers', '2', '--data', demo_root, '--logdir', logdir, '--no-val'] + list(extra)
+    return subprocess.Popen([sys.executable, DRIVER] + args, cwd=ROOT, start_new_session=True, stdout=out,
+                            stderr=subprocess.STDOUT)
+
+
+def loaders_of(proc, deadline=120):
+    import psutil
+    end = time.time() + deadline
+    while time.time() < end:
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        if len(kids) >= 2:
+            return kids
+        assert proc.poll() is None, 'trainer exited early'
+        time.sleep(0.5)
+    raise AssertionError('no loader processes appeared')
+
+
+def test_loaders_end_when_the_trainer_is_killed(demo_root, tmp_path):
+    import psutil
+    proc = start_training(demo_root, str(tmp_path / 'orphans'), '--epochs', '1', '--steps-per-epoch', '10000')
+    try:
+        loaders = loaders_of(proc)
+        time.sleep(3)                                   # they are serving data
+        os.kill(proc.pid, signal.SIGKILL)               # the trainer only, not its process group
+        proc.wait()
+        gone, alive = psutil.wait_procs(loaders, timeout=20)
+        alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+        assert not alive, 'loaders outlived the trainer: {}'.format(alive)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
+
+
+def test_a_dead_loader_stops_training_with_an_error(demo_root, tmp_path):
+    logdir = str(tmp_path / 'deadloader')
+    proc = start_training(demo_root, logdir, '--epochs', '1', '--steps-per-epoch', '10000')
+    try:
+        victim = loaders_of(proc)[0]
+        time.sleep(3)
+        victim.kill()
+        started = time.time()
+        proc.wait(timeout=60)                           # stops within a minute, does not hang
+        assert time.time() - started < 60
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 1
+    log = open(os.path.join(logdir, 'out.txt')).read()
+    assert 'loader process' in log and '(pid {}) died'.format(victim.pid) in log
