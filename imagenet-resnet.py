@@ -26,7 +26,6 @@ from tensorpack import launch_train_with_config
 from tensorpack.dataflow import imgaug
 from tensorpack.predict import OfflinePredictor, PredictConfig
 from tensorpack.callbacks import DataParallelInferenceRunner, EstimatedTimeLeft, InferenceRunner
-from tensorpack.tfutils.sessinit import SaverRestore
 
 import imagenet_utils as iu
 import webvision_dataset as wd
@@ -156,7 +155,7 @@ def resume_point(logdir, steps_per_epoch):
     epoch = step // steps_per_epoch + 1
     logger.info('Resuming from {}: global step {}, epoch {}'.format(ckpt, step, epoch))
     trim_stats(logdir, epoch - 1)
-    return SaverRestore(ckpt), epoch
+    return iu.ResumeRestore(ckpt), epoch
 
 
 def trim_stats(logdir, last_epoch):
@@ -208,7 +207,9 @@ def fake_run(args, per_tower, steps_per_epoch):
 
 def data_run(args, towers, per_tower, steps_per_epoch):
     """Inputs and callbacks of a real run, resumed from its logdir; None when it is finished."""
-    num_classes = wd.WebVisionMeta(args.data).num_classes
+    meta = wd.WebVisionMeta(args.data)
+    meta.check_complete(['train'] + ([] if args.no_val else ['val']), source=args.source)
+    num_classes = meta.num_classes
     logger.set_logger_dir(args.logdir, action='k')
     session_init, starting_epoch = resume_point(args.logdir, steps_per_epoch)
     if starting_epoch > args.epochs:
@@ -263,6 +264,7 @@ def write_json_atomic(path, obj):
 def evaluate(args, towers):
     args.load = iu.resolve_checkpoint(args.load)
     meta = wd.WebVisionMeta(args.data)
+    meta.check_complete(['val'])
     files = meta.file_list('val')
     model = make_model(args, meta.num_classes)
     ds = wd.get_eval_dataflow(args.data, 'val', 64 * towers, iu.fbresnet_augmentor(False, args.image_size),

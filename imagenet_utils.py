@@ -23,7 +23,7 @@ from tensorpack.models import regularize_cost
 from tensorpack.input_source import PlaceholderInput
 from tensorpack.predict import OfflinePredictor, OnlinePredictor, PredictConfig
 from tensorpack.tfutils import get_default_sess_config, gradproc, optimizer
-from tensorpack.tfutils.sessinit import SessionInit
+from tensorpack.tfutils.sessinit import SaverRestore, SessionInit
 from tensorpack.tfutils.sesscreate import NewSessionCreator
 from tensorpack.tfutils.summary import add_moving_summary
 from tensorpack.tfutils.tower import PredictTowerContext
@@ -467,6 +467,26 @@ def read_num_classes(path):
     if not shape:
         raise ValueError('{}: no classifier head (linear/b) in it'.format(path))
     return int(shape[0])
+
+
+class ResumeRestore(SaverRestore):
+    """Restores a run from its checkpoint, refusing one of another model: tensorpack's SaverRestore
+    only warns about variables it cannot find and trains on with them freshly initialised."""
+
+    def _setup_graph(self):
+        shapes = tf.train.load_checkpoint(self.path).get_variable_to_shape_map()
+        problems = []
+        for v in tf.compat.v1.global_variables():
+            name, shape = v.op.name, tuple(v.shape.as_list())
+            if name not in shapes:
+                problems.append('{}: {} in the model, not in the checkpoint'.format(name, shape))
+            elif tuple(shapes[name]) != shape:
+                problems.append('{}: {} in the checkpoint, {} in the model'.format(name, tuple(shapes[name]), shape))
+        if problems:
+            raise ValueError('{} is from another model (architecture or class count) than this run; use the same '
+                             'model flags or another --logdir. {} variable(s) differ:\n  {}'.format(
+                                 self.path, len(problems), '\n  '.join(problems[:10])))
+        super()._setup_graph()
 
 
 class WeightLoader(SessionInit):

@@ -97,6 +97,17 @@ class WebVisionMeta:
         if not self.synsets:
             raise DataError('{}: no synsets listed'.format(path))
 
+    def check_complete(self, splits, source='all'):
+        """Fails naming everything missing for these splits: their lists and image folders."""
+        missing = []
+        for split in splits:
+            name = split if split != 'train' or source == 'all' else 'train_' + source
+            for path in (os.path.join(self.meta_dir, name + '.txt'), self.image_dir(split)):
+                if not os.path.exists(path):
+                    missing.append(path)
+        if missing:
+            raise DataError('{} is incomplete: missing {}'.format(self.root, ', '.join(missing)))
+
     @property
     def num_classes(self):
         return len(self.synsets)

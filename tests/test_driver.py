@@ -301,3 +301,26 @@ def test_a_dead_loader_stops_training_with_an_error(demo_root, tmp_path):
     assert proc.returncode == 1
     log = open(os.path.join(logdir, 'out.txt')).read()
     assert 'loader process' in log and '(pid {}) died'.format(victim.pid) in log
+
+
+def test_resuming_another_architecture_is_refused_with_both_shapes(demo_root, trained_run, tmp_path):
+    import shutil
+    logdir = str(tmp_path / 'other')
+    shutil.copytree(trained_run, logdir)
+    args = ['-d', '34', '--image-size', '64', '--batch', '16', '--workers', '1', '--data', demo_root,
+            '--logdir', logdir, '--epochs', '2', '--steps-per-epoch', '3', '--no-val']
+    proc = run_driver(*args, check=False)
+    assert proc.returncode == 1
+    assert 'is from another model' in proc.stderr
+    assert 'group0/block2/conv1/W: (3, 3, 64, 64) in the model, not in the checkpoint' in proc.stderr
+    assert newest_step(logdir) == 3                    # nothing was written
+
+
+def test_incomplete_data_fails_before_training_naming_what_is_missing(demo_root, tmp_path):
+    import shutil
+    root = str(tmp_path / 'partial')
+    shutil.copytree(os.path.join(demo_root, 'meta'), os.path.join(root, 'meta'))
+    proc = run_driver(*SMALL, '--data', root, '--logdir', str(tmp_path / 'run'), check=False)
+    assert proc.returncode == 1
+    assert 'is incomplete: missing {}, {}'.format(os.path.join(root, 'train'), os.path.join(root, 'val')) in proc.stderr
+    assert not os.path.exists(str(tmp_path / 'run' / 'checkpoint'))
