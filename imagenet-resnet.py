@@ -177,6 +177,7 @@ def training_callbacks(args, num_classes, towers, steps_per_epoch, per_tower):
     base_lr = args.lr if args.lr is not None else 0.1 * args.batch / 256.
     callbacks = [
         iu.EpochCheckpoint(steps_per_epoch, max_to_keep=args.keep, checkpoint_dir=args.logdir),
+        iu.FinishInterruptedEpoch(),
         iu.LearningRateSchedule(base_lr=base_lr, steps_per_epoch=steps_per_epoch, epochs=args.epochs,
                                 warmup_epochs=args.warmup_epochs),
         iu.BadImageReport(wd.BadImageLog(os.path.join(args.logdir, 'bad_images.txt'))),
@@ -246,6 +247,8 @@ def train(args, towers):
     config = TrainConfig(model=model, data=run.data, callbacks=run.callbacks, session_creator=session_creator(args),
                          session_init=run.session_init, starting_epoch=run.starting_epoch,
                          steps_per_epoch=steps_per_epoch, max_epoch=args.epochs)
+    if not args.fake:
+        iu.stop_on_signals()
     launch_train_with_config(config, make_trainer(towers))
     if run.watchdog is not None and run.watchdog.error:
         raise RuntimeError(run.watchdog.error)
@@ -386,8 +389,8 @@ def run():
         code = main(args)
     except UsageError as e:
         parser.error(str(e))            # exits 2 before any TensorFlow session exists
-    except KeyboardInterrupt:
-        code = 130
+    except KeyboardInterrupt as e:
+        code = 143 if str(e) == 'SIGTERM' else 130
     except Exception:
         traceback.print_exc()
         code = 1

@@ -6,6 +6,7 @@ import functools
 import glob
 import os
 import re
+import signal
 import threading
 import time
 from abc import abstractmethod
@@ -332,7 +333,11 @@ class EpochCheckpoint(ModelSaver):
     """Checkpoints each epoch after its statistics (validation, stats.json) are written, i.e. at
     the start of the next epoch or the end of training; tensorpack's ModelSaver writes before them.
     A run killed in between resumes from the previous checkpoint and drops the newer statistics,
-    so stats.json stays one continuous history."""
+    so stats.json stays one continuous history. A run stopped by SIGTERM or Ctrl-C
+    (``interrupted``) is checkpointed where it stopped, mid-epoch; one stopped by an error is not,
+    so that a broken state (say NaN weights) never becomes the newest checkpoint."""
+
+    interrupted = False
 
     def __init__(self, steps_per_epoch, **kwargs):
         super().__init__(**kwargs)
@@ -349,13 +354,46 @@ class EpochCheckpoint(ModelSaver):
         self._save_if_new()
 
     def _after_train(self):
-        self._save_if_new()
+        self._save_if_new(anywhere=EpochCheckpoint.interrupted)
 
-    def _save_if_new(self):
+    def _save_if_new(self, anywhere=False):
         step = self.global_step
-        if step != self._saved_step and step % self.steps_per_epoch == 0:
+        if step != self._saved_step and (anywhere or step % self.steps_per_epoch == 0):
             self._trigger()
             self._saved_step = step
+
+
+class FinishInterruptedEpoch(Callback):
+    """A run resumed from a mid-epoch checkpoint runs only the rest of that epoch, so that epochs
+    keep their boundaries (tensorpack's loop always runs whole epochs)."""
+
+    def _before_train(self):
+        self.full = self.trainer.loop.steps_per_epoch
+        done = self.global_step % self.full
+        if done:
+            logger.info('Finishing the interrupted epoch {}: {} of its {} steps are left'.format(
+                self.epoch_num + 1, self.full - done, self.full))
+            self.trainer.loop.steps_per_epoch = self.full - done
+
+    def _after_epoch(self):
+        self.trainer.loop.steps_per_epoch = self.full
+
+
+def stop_on_signals():
+    """SIGTERM (a scheduler preempting the job) and Ctrl-C stop training like KeyboardInterrupt,
+    after the running step, and the run is checkpointed where it stopped."""
+    owner = os.getpid()
+
+    def handler(signum, _):
+        if os.getpid() != owner:         # a forked loader: end as the signal would by default
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        EpochCheckpoint.interrupted = True
+        logger.warn('{} received: saving a checkpoint and stopping'.format(signal.Signals(signum).name))
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
 
 
 class LoaderWatchdog(Callback):
