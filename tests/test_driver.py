@@ -327,24 +327,24 @@ def test_incomplete_data_fails_before_training_naming_what_is_missing(demo_root,
 
 
 def test_sigterm_checkpoints_mid_epoch_and_the_rerun_finishes_that_epoch(demo_root, tmp_path):
-    logdir = str(tmp_path / 'preempted')
-    args = ['--epochs', '3', '--steps-per-epoch', '20']
+    logdir, spe = str(tmp_path / 'preempted'), 60     # an epoch of several seconds: room to land inside it
+    args = ['--epochs', '3', '--steps-per-epoch', str(spe)]
     proc = start_training(demo_root, logdir, *args)
     deadline = time.time() + 300
-    while not os.path.exists(os.path.join(logdir, 'model-20.index')):
+    while not os.path.exists(os.path.join(logdir, 'model-{}.index'.format(spe))):
         assert proc.poll() is None and time.time() < deadline
         time.sleep(0.2)
-    time.sleep(2)                                       # some steps into epoch 2
+    time.sleep(1.5)                                     # some steps into epoch 2
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 143
     step = newest_step(logdir)
-    assert 20 < step < 40, step                         # saved where it stopped, mid-epoch
+    assert spe < step < 2 * spe, step                   # saved where it stopped, mid-epoch
 
     out = run_driver(*(SMALL + ['--data', demo_root, '--logdir', logdir, '--no-val'] + args))
     log = out.stdout + out.stderr
     assert 'global step {}, epoch 2'.format(step) in log
-    assert '{} of its 20 steps are left'.format(40 - step) in log
+    assert '{} of its {} steps are left'.format(2 * spe - step, spe) in log
     with open(os.path.join(logdir, 'stats.json')) as f:
         stats = json.load(f)
-    assert [(s['epoch_num'], s['global_step']) for s in stats] == [(1, 20), (2, 40), (3, 60)]
-    assert newest_step(logdir) == 60
+    assert [(s['epoch_num'], s['global_step']) for s in stats] == [(1, spe), (2, 2 * spe), (3, 3 * spe)]
+    assert newest_step(logdir) == 3 * spe
