@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from utils import eval_score, json2sub
+from utils import eval_score
 from utils.scoring import InputError, read_predictions
 
 SCRIPTS = os.path.join(ROOT, 'utils')
