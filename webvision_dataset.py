@@ -23,6 +23,8 @@ from tensorpack.dataflow import (BatchData, DataFlow, MapData, MultiProcessMapDa
 from tensorpack.dataflow import imgaug
 from tensorpack.utils import logger
 
+from utils.scoring import read_lines
+
 SPLITS = ('train', 'val', 'test')
 SOURCES = ('all', 'google', 'flickr')    # WebVision's two crawls; utils/preprocess.py writes a list each
 REQUIRED_META = ('synsets.txt',)
@@ -30,14 +32,6 @@ REQUIRED_META = ('synsets.txt',)
 
 class DataError(ValueError):
     """Bad input data; the message names the file, the line and the value."""
-
-
-def _read_lines(path):
-    with open(path, 'rb') as f:
-        for lineno, raw in enumerate(f, 1):
-            line = raw.decode('utf-8', errors='strict').strip()   # also drops CR of CRLF files
-            if line:
-                yield lineno, line
 
 
 class FileList:
@@ -51,7 +45,7 @@ class FileList:
     def read(cls, path, num_classes):
         # array.array, not lists: 16 M Python ints would cost ~0.9 GB at peak while reading
         blob, offsets, labels = bytearray(), array.array('q', [0]), array.array('i')
-        for lineno, line in _read_lines(path):
+        for lineno, line in read_lines(path):
             parts = line.rsplit(None, 1)
             if len(parts) != 2:
                 raise DataError('{}:{}: expected "relative/path label", got {!r}'.format(path, lineno, line))
@@ -93,7 +87,7 @@ class WebVisionMeta:
             raise DataError('{} is not a prepared WebVision root: missing {}'.format(
                 root, ', '.join(os.path.join(self.meta_dir, f) for f in missing)))
         path = os.path.join(self.meta_dir, 'synsets.txt')
-        self.synsets = [line.split()[0] for _, line in _read_lines(path)]
+        self.synsets = [line.split()[0] for _, line in read_lines(path)]
         if not self.synsets:
             raise DataError('{}: no synsets listed'.format(path))
 
@@ -101,8 +95,7 @@ class WebVisionMeta:
         """Fails naming everything missing for these splits: their lists and image folders."""
         missing = []
         for split in splits:
-            name = split if split != 'train' or source == 'all' else 'train_' + source
-            for path in (os.path.join(self.meta_dir, name + '.txt'), self.image_dir(split)):
+            for path in (self.list_path(split, source), self.image_dir(split)):
                 if not os.path.exists(path):
                     missing.append(path)
         if missing:
@@ -117,19 +110,22 @@ class WebVisionMeta:
         names = {s: s for s in self.synsets}
         path = os.path.join(self.meta_dir, 'synset_words.txt')
         if os.path.isfile(path):
-            for _, line in _read_lines(path):
+            for _, line in read_lines(path):
                 wnid, _, name = line.partition(' ')
                 names[wnid] = name.strip() or wnid
         return names
 
-    def file_list(self, split, source='all'):
-        """The split's list; for train, ``source`` picks the crawl (google, flickr or all)."""
+    def list_path(self, split, source='all'):
+        """meta/<split>.txt; for train, ``source`` picks the crawl (google, flickr or all)."""
         if split not in SPLITS:
             raise ValueError('split {!r} is not one of {}'.format(split, ', '.join(SPLITS)))
         if source not in SOURCES:
             raise ValueError('source {!r} is not one of {}'.format(source, ', '.join(SOURCES)))
         name = split if split != 'train' or source == 'all' else 'train_' + source
-        path = os.path.join(self.meta_dir, name + '.txt')
+        return os.path.join(self.meta_dir, name + '.txt')
+
+    def file_list(self, split, source='all'):
+        path = self.list_path(split, source)
         if not os.path.isfile(path):
             raise DataError('{}: file list for split {!r} is missing'.format(path, split))
         return FileList.read(path, self.num_classes)

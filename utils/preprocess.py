@@ -23,7 +23,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from utils.scoring import write_atomic  # noqa: E402
+from utils.scoring import read_lines, write_atomic  # noqa: E402
 
 TRAIN_LISTS = {'train': 'train_filelist_all.txt', 'train_google': 'train_filelist_google.txt',
                'train_flickr': 'train_filelist_flickr.txt'}
@@ -33,14 +33,6 @@ LINKS = [('train/google', '../google'), ('train/flickr', '../flickr'), ('val', '
 
 class PrepareError(ValueError):
     pass
-
-
-def read_lines(path):
-    with open(path, 'rb') as f:
-        for lineno, raw in enumerate(f, 1):
-            line = raw.decode('utf-8').strip()
-            if line:
-                yield lineno, line
 
 
 def read_synsets(root):

@@ -54,6 +54,16 @@ def wrong_from_topk(topk, labels):
     return topk[:, 0] != labels[:, 0], ~(topk[:, :5] == labels).any(axis=1)
 
 
+def read_lines(path):
+    """(line number, stripped line) of each non-blank line; CRLF line ends and trailing blanks
+    are dropped."""
+    with open(path, 'rb') as f:
+        for lineno, raw in enumerate(f, 1):
+            line = raw.decode('utf-8').strip()
+            if line:
+                yield lineno, line
+
+
 def read_list(path, need_labels=True):
     """Names and labels of a ``name label`` list (CRLF and blank lines tolerated). Labels are
     None when the list has names only and ``need_labels`` is false."""
