@@ -1,6 +1,6 @@
 # make demo   set up .venv and train + evaluate a small ResNet on the embedded demo set
 # make test   set up .venv and run the test suite
-# make bench  set up .venv and run the benchmarks in bench/
+# make bench  set up .venv, run every benchmark in bench/, write bench/results/bench.{md,json}
 # TF=cpu|gpu  which TensorFlow build (default: gpu where nvidia-smi exists, else cpu)
 PYTHON ?= python3
 VENV := .venv
@@ -38,7 +38,7 @@ test: venv
 	$(PY) -m pytest -q tests
 
 bench: venv
-	$(PY) bench/model_speed.py
+	$(PY) bench/run_all.py
 
 clean-demo:
 	rm -rf $(DEMO_RUN) data/webvision-demo data/webvision-demo-test

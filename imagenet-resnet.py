@@ -23,13 +23,14 @@ from types import SimpleNamespace
 import tfcompat  # noqa: F401  (sets up TensorFlow for tensorpack; must precede it)
 from tensorpack import QueueInput, SimpleTrainer, SyncMultiGPUTrainerReplicated, TrainConfig, logger
 from tensorpack import launch_train_with_config
-from tensorpack.dataflow import imgaug
 from tensorpack.predict import OfflinePredictor, PredictConfig
+from tensorpack.tfutils.sesscreate import NewSessionCreator
 from tensorpack.callbacks import DataParallelInferenceRunner, EstimatedTimeLeft, InferenceRunner
 
 import imagenet_utils as iu
 import webvision_dataset as wd
 from resnet_model import DEPTHS, GROUP_WIDTHS, MODES, ResNetModel
+from distributed import Cluster, ClusterError, CollectiveAllReduceTrainer
 from utils.scoring import write_atomic
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,8 +52,8 @@ def get_args_parser():
     a('--group-width', type=int, default=4, choices=GROUP_WIDTHS, help='ResNeXt width per group, '
       'cardinality 32: 4 is 32x4d, 8..48 the WSL 32x8d..32x48d models (default: %(default)s)')
     a('--data-format', choices=('NCHW', 'NHWC'), help='default: NCHW on GPUs, NHWC on the CPU')
-    a('--batch', type=int, default=256, help='total batch size, split evenly across towers '
-      '(default: %(default)s)')
+    a('--batch', type=int, default=256, help='batch size of this process, split evenly across its towers; '
+      'with --hosts the global batch is this x the number of workers (default: %(default)s)')
     a('--lr', type=float, help='peak learning rate (default: 0.1 x batch / 256; when above 0.1 it is '
       'reached by a linear warm-up from 0.1 over --warmup-epochs)')
     a('--warmup-epochs', type=float, default=3, help='(default: %(default)s)')
@@ -60,6 +61,11 @@ def get_args_parser():
       '30/110, 60/110 and 90/110 of them, as in the original (default: %(default)s)')
     a('--steps-per-epoch', type=int, help='default: {:,} images / batch, as the original'.format(IMAGES_PER_EPOCH))
     a('--image-size', type=int, default=224, help='crop size (default: %(default)s)')
+    a('--balance', action='store_true', help='draw training classes uniformly (an epoch is classes x the '
+      'largest class\'s images, as the published models trained), instead of in proportion to their images')
+    a('--format', default='files', choices=('files', 'lmdb'), help='read images from the files in the '
+      'lists, or from DIR/lmdb/<list>.lmdb written by utils/pack_lmdb.py: one sequential file per split, '
+      'shuffled locally (default: %(default)s)')
     a('--logdir', help='checkpoints and logs; default train_log/<mode>-d<depth>-<dataset name>. '
       'An existing run there is resumed')
     a('--load', metavar='CKPT', help='initialise from a checkpoint (model-N or its .index) or .npz; '
@@ -79,9 +85,16 @@ def get_args_parser():
       '(default: beside the checkpoint)')
     a('--export', metavar='DIR', help='write --load as DIR/saved_model (TensorFlow SavedModel, signature '
       'serving_default) and DIR/model.onnx: uint8 BGR images [N, size, size, 3] in, class probabilities out')
+    a('--amp', action='store_true', help='mixed precision: float16 with loss scaling on GPUs, bfloat16 on CPUs '
+      '(oneDNN; faster where the CPU has AVX512_BF16 or AMX); variables stay float32')
+    a('--xla', action='store_true', help='compile the graph with XLA (auto-clustering)')
     a('--fake', action='store_true', help='train on random uint8 batches and print images/s: the '
       'speed of the compute alone')
     a('--no-val', action='store_true', help='skip validation at the end of each epoch')
+    a('--hosts', metavar='H:P,H:P,...', help='multi-machine training: every worker process\'s address, '
+      'the chief (task 0) first; start the same command with --task-index 0..N-1, one process per GPU. '
+      'Without it, TF_CONFIG is read if set. Learning rate and steps per epoch follow the global batch')
+    a('--task-index', type=int, metavar='I', help='with --hosts: this process\'s position in the list')
     return p
 
 
@@ -116,6 +129,15 @@ def check_args(args):
     for flag in ('eval', 'predict', 'export'):
         if getattr(args, flag) and not args.load:
             raise UsageError('--{} needs --load CKPT: the model to use'.format(flag))
+    try:
+        args.cluster = Cluster.from_flags(args.hosts, args.task_index)
+    except ClusterError as e:
+        raise UsageError(str(e)) from None
+    if args.cluster and towers > 1:
+        raise UsageError('--hosts runs one GPU per worker process: start one process per GPU, each with '
+                         'its own --gpu and --task-index (got --gpu {})'.format(args.gpu))
+    if args.cluster and (args.eval or args.predict or args.export):
+        raise UsageError('--eval, --predict and --export run on one machine: drop --hosts / TF_CONFIG')
     for name in ('epochs', 'steps_per_epoch', 'image_size', 'keep'):
         v = getattr(args, name)
         if v is not None and v < 1:
@@ -138,12 +160,29 @@ def make_model(args, num_classes):
     model = ResNetModel(args.depth, args.mode, num_classes=num_classes, group_width=args.group_width,
                         data_format=fmt, image_size=args.image_size)
     model.trunk_lr_mult = args.trunk_lr_mult
+    model.color_augment = not args.fake     # the loaders only crop and flip
+    model.float16_loss_scaling = args.amp and on_gpu(args)
     return model
 
 
 def session_creator(args):
     # On GPUs tensorpack's defaults are right; on the CPU every core must work on each op.
-    return None if on_gpu(args) else iu.CPUSessionCreator(args.threads)
+    if not on_gpu(args):
+        return iu.CPUSessionCreator(args.threads, amp=args.amp, xla=args.xla)
+    if args.amp or args.xla:
+        creator = NewSessionCreator(config=iu.session_config(gpu=True, amp=args.amp, xla=args.xla))
+        creator.user_provided_config = True
+        return creator
+    return None
+
+
+def cluster_session_creator(args):
+    """Starts this worker's TensorFlow server; its sessions run on it."""
+    config = iu.session_config(args.threads, on_gpu(args), args.amp, args.xla)
+    server, config = args.cluster.start_server(config)
+    creator = NewSessionCreator(target=server.target, config=config)
+    creator.user_provided_config = True
+    return creator
 
 
 def resume_point(logdir, steps_per_epoch):
@@ -174,22 +213,39 @@ def trim_stats(logdir, last_epoch):
 
 
 def training_callbacks(args, num_classes, towers, steps_per_epoch, per_tower):
-    base_lr = args.lr if args.lr is not None else 0.1 * args.batch / 256.
+    base_lr = args.lr if args.lr is not None else 0.1 * global_batch(args) / 256.
     callbacks = [
         iu.EpochCheckpoint(steps_per_epoch, max_to_keep=args.keep, checkpoint_dir=args.logdir),
         iu.FinishInterruptedEpoch(),
         iu.LearningRateSchedule(base_lr=base_lr, steps_per_epoch=steps_per_epoch, epochs=args.epochs,
                                 warmup_epochs=args.warmup_epochs),
-        iu.BadImageReport(wd.BadImageLog(os.path.join(args.logdir, 'bad_images.txt'))),
+        iu.BadImageReport(wd.BadImageLog(bad_log_path(args))),
         EstimatedTimeLeft(),
     ]
     if not args.no_val:
-        val = wd.get_eval_dataflow(args.data, 'val', per_tower, iu.fbresnet_augmentor(False, args.image_size),
-                                   parallel=min(workers(args), 4))
+        val = wd.get_eval_dataflow(args.data, 'val', per_tower, iu.decoder(False, args.image_size),
+                                   parallel=min(workers(args), 4), fmt=args.format)
         infs = [iu.ValidationErrors(num_classes)]
         callbacks.append(InferenceRunner(QueueInput(val), infs) if towers == 1 else
                          DataParallelInferenceRunner(val, infs, list(range(towers))))
     return callbacks
+
+
+def global_batch(args):
+    return args.batch * (args.cluster.size if args.cluster else 1)
+
+
+def is_chief(args):
+    return args.cluster is None or args.cluster.is_chief
+
+
+def bad_log_path(args):
+    """The chief's list is logdir/bad_images.txt; other workers list theirs in logdir/worker-I/."""
+    if is_chief(args):
+        return os.path.join(args.logdir, 'bad_images.txt')
+    folder = os.path.join(args.logdir, 'worker-{}'.format(args.cluster.task_index))
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, 'bad_images.txt')
 
 
 def workers(args):
@@ -199,36 +255,48 @@ def workers(args):
 def fake_run(args, per_tower, steps_per_epoch):
     """Inputs and callbacks of a --fake benchmark: random batches, no checkpoints, images/s."""
     num_classes = wd.WebVisionMeta(args.data).num_classes if args.data else 1000
-    logger.set_logger_dir(args.logdir, action='d')
+    if is_chief(args):
+        logger.set_logger_dir(args.logdir, action='d')
     warmup = min(5, max(1, steps_per_epoch * args.epochs // 4))
     return SimpleNamespace(num_classes=num_classes, session_init=None, starting_epoch=1, watchdog=None,
                            data=QueueInput(wd.FakeImageData(per_tower, args.image_size, num_classes)),
-                           callbacks=[iu.Throughput(args.batch, warmup_steps=warmup)])
+                           callbacks=[iu.Throughput(global_batch(args), warmup_steps=warmup)])
 
 
 def data_run(args, towers, per_tower, steps_per_epoch):
     """Inputs and callbacks of a real run, resumed from its logdir; None when it is finished."""
     meta = wd.WebVisionMeta(args.data)
-    meta.check_complete(['train'] + ([] if args.no_val else ['val']), source=args.source)
+    meta.check_complete(['train'] + ([] if args.no_val else ['val']), source=args.source, fmt=args.format)
     num_classes = meta.num_classes
-    logger.set_logger_dir(args.logdir, action='k')
-    session_init, starting_epoch = resume_point(args.logdir, steps_per_epoch)
+    session_init, starting_epoch = None, 1      # other workers start from the chief's variables
+    if is_chief(args):
+        logger.set_logger_dir(args.logdir, action='k')
+        session_init, starting_epoch = resume_point(args.logdir, steps_per_epoch)
     if starting_epoch > args.epochs:
         logger.info('{} is already trained to epoch {} of --epochs {}: nothing to do'.format(
             args.logdir, starting_epoch - 1, args.epochs))
         return None
-    if session_init is None and args.load:
+    if session_init is None and args.load and is_chief(args):
         session_init = iu.WeightLoader(args.load, drop='^' + iu.HEAD_PREFIX if args.finetune else None)
-    flow = wd.get_train_dataflow(args.data, per_tower, iu.fbresnet_augmentor(True, args.image_size), workers(args),
-                                 bad_log_path=os.path.join(args.logdir, 'bad_images.txt'), source=args.source)
-    data = QueueInput(flow)
-    watchdog = iu.LoaderWatchdog(lambda: getattr(flow.ds, '_procs', []), data)
-    callbacks = training_callbacks(args, num_classes, towers, steps_per_epoch, per_tower) + [watchdog]
+    flow = wd.get_train_dataflow(args.data, per_tower, iu.decoder(True, args.image_size), workers(args),
+                                 bad_log_path=bad_log_path(args), source=args.source, balance=args.balance,
+                                 fmt=args.format, shard=shard(args))
+    counted = iu.CountedFlow(flow)
+    data = QueueInput(counted)
+    watchdog = iu.LoaderWatchdog(lambda: getattr(flow, '_procs', []), data)
+    callbacks = training_callbacks(args, num_classes, towers, steps_per_epoch, per_tower) + [
+        watchdog, iu.InputMonitor(data, counted)]
     return SimpleNamespace(num_classes=num_classes, session_init=session_init, starting_epoch=starting_epoch,
                            watchdog=watchdog, data=data, callbacks=callbacks)
 
 
-def make_trainer(towers):
+def shard(args):
+    return (args.cluster.task_index, args.cluster.size) if args.cluster else None
+
+
+def make_trainer(args, towers):
+    if args.cluster:
+        return CollectiveAllReduceTrainer(args.cluster)
     if towers == 1:
         return SimpleTrainer()
     # NCCL all-reduce on GPUs; without any (e.g. tests), towers fall back to the CPU and so must the reduction
@@ -237,21 +305,26 @@ def make_trainer(towers):
 
 def train(args, towers):
     per_tower = args.batch // towers
-    steps_per_epoch = args.steps_per_epoch or max(IMAGES_PER_EPOCH // args.batch, 1)
+    steps_per_epoch = args.steps_per_epoch or max(IMAGES_PER_EPOCH // global_batch(args), 1)
     run = fake_run(args, per_tower, steps_per_epoch) if args.fake else data_run(args, towers, per_tower, steps_per_epoch)
     if run is None:
         return
     model = make_model(args, run.num_classes)
-    logger.info('{} classes, {} tower(s) of batch {}, data format {}, {} steps per epoch, epochs {}..{}'.format(
-        run.num_classes, towers, per_tower, model.data_format, steps_per_epoch, run.starting_epoch, args.epochs))
-    config = TrainConfig(model=model, data=run.data, callbacks=run.callbacks, session_creator=session_creator(args),
+    logger.info('{} classes, {} tower(s) of batch {}, global batch {}, data format {}, {} steps per epoch, '
+                'epochs {}..{}'.format(run.num_classes, towers, per_tower, global_batch(args), model.data_format,
+                                       steps_per_epoch, run.starting_epoch, args.epochs))
+    creator = cluster_session_creator(args) if args.cluster else session_creator(args)
+    config = TrainConfig(model=model, data=run.data, callbacks=run.callbacks, session_creator=creator,
                          session_init=run.session_init, starting_epoch=run.starting_epoch,
                          steps_per_epoch=steps_per_epoch, max_epoch=args.epochs)
     if not args.fake:
         iu.stop_on_signals()
-    launch_train_with_config(config, make_trainer(towers))
+    launch_train_with_config(config, make_trainer(args, towers))
     if run.watchdog is not None and run.watchdog.error:
         raise RuntimeError(run.watchdog.error)
+    for cb in run.callbacks:
+        if isinstance(cb, iu.EpochCheckpoint) and cb.error:
+            raise cb.error
 
 
 def predictions_path(args):
@@ -267,11 +340,11 @@ def write_json_atomic(path, obj):
 def evaluate(args, towers):
     args.load = iu.resolve_checkpoint(args.load)
     meta = wd.WebVisionMeta(args.data)
-    meta.check_complete(['val'])
+    meta.check_complete(['val'], fmt=args.format)
     files = meta.file_list('val')
     model = make_model(args, meta.num_classes)
-    ds = wd.get_eval_dataflow(args.data, 'val', 64 * towers, iu.fbresnet_augmentor(False, args.image_size),
-                              parallel=workers(args), with_index=True)
+    ds = wd.get_eval_dataflow(args.data, 'val', 64 * towers, iu.decoder(False, args.image_size),
+                              parallel=workers(args), with_index=True, fmt=args.format)
     top5, prob, labels, _ = iu.predict_dataflow(model, iu.WeightLoader(args.load, strict=True), ds,
                                                 session_creator(args), towers)
     # A test list gives every image the label 0: the labels are withheld, not all class 0.
@@ -321,19 +394,19 @@ def predict(args):
     logs_to_stderr()
     num_classes = iu.read_num_classes(args.load)
     names = class_names(num_classes, args.data)
-    augs = imgaug.AugmentorList(iu.fbresnet_augmentor(False, args.image_size))
+    decode = iu.decoder(False, args.image_size)
     model = make_model(args, num_classes)
     pred = OfflinePredictor(PredictConfig(model=model, session_init=iu.WeightLoader(args.load, strict=True),
                                           session_creator=session_creator(args), input_names=['input'],
                                           output_names=['top5-prob', 'top5']))
     failed = 0
     for path in args.predict:
-        im, reason = wd.decode_image(path)
+        im, reason = wd.decode_image(path, decode)
         if im is None:
             print('{}: cannot predict: {}'.format(path, reason), file=sys.stderr)
             failed += 1
             continue
-        prob, ids = pred(augs.augment(im)[None])
+        prob, ids = pred(im[None])
         print(path)
         for p, c in zip(prob[0], ids[0]):
             print('{:.2f} - {!r}'.format(p, names[c]))

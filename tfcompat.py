@@ -12,6 +12,10 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 # oneDNN is off by default on CPUs without AVX-512 and was ~1.3x faster for our graphs there.
 os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# Lets a session that asks for XLA (--xla) compile on the CPU too; no effect on sessions that do
+# not. TensorFlow reads it once, when it first lists devices, so it must be set here.
+if '--tf_xla_cpu_global_jit' not in os.environ.get('TF_XLA_FLAGS', ''):
+    os.environ['TF_XLA_FLAGS'] = (os.environ.get('TF_XLA_FLAGS', '') + ' --tf_xla_cpu_global_jit').strip()
 
 if 'tensorflow' in sys.modules and os.environ['TF_USE_LEGACY_KERAS'] != '1':
     raise RuntimeError('TensorFlow was imported before tfcompat with TF_USE_LEGACY_KERAS unset; '

@@ -11,17 +11,20 @@
 DataFlows yield uint8 BGR images and int labels and know nothing about the model.
 """
 import array
+import itertools
 import os
+import signal
 import threading
 import time
 
 import cv2
 import numpy as np
 
-from tensorpack.dataflow import (BatchData, DataFlow, MapData, MultiProcessMapDataZMQ,
-                                 MultiThreadMapData, RNGDataFlow)
+from tensorpack.dataflow import (BatchData, DataFlow, LocallyShuffleData, MapData,
+                                 MultiProcessMapAndBatchDataZMQ, MultiThreadMapData, RNGDataFlow)
 from tensorpack.dataflow import imgaug
 from tensorpack.utils import logger
+from tensorpack.utils.serialize import loads
 
 from utils.scoring import read_lines
 
@@ -91,11 +94,14 @@ class WebVisionMeta:
         if not self.synsets:
             raise DataError('{}: no synsets listed'.format(path))
 
-    def check_complete(self, splits, source='all'):
-        """Fails naming everything missing for these splits: their lists and image folders."""
+    def check_complete(self, splits, source='all', fmt='files'):
+        """Fails naming everything missing for these splits: their lists and image folders (or LMDB
+        files)."""
         missing = []
         for split in splits:
-            for path in (self.list_path(split, source), self.image_dir(split)):
+            src = source if split == 'train' else 'all'
+            images = lmdb_path(self.root, split, src) if fmt == 'lmdb' else self.image_dir(split)
+            for path in (self.list_path(split, src), images):
                 if not os.path.exists(path):
                     missing.append(path)
         if missing:
@@ -135,22 +141,118 @@ class WebVisionMeta:
 
 
 class WebVisionFiles(RNGDataFlow):
-    """Yields [absolute path, label, index] for each listed image; reshuffled every epoch."""
+    """Yields [absolute path, label, index] for each listed image; reshuffled every epoch.
+    ``balance``: classes drawn uniformly (an epoch of classes x largest class draws, what the
+    published models got by duplicating list lines), without building the duplicated list."""
 
-    def __init__(self, root, split, shuffle=False, source='all'):
+    def __init__(self, root, split, shuffle=False, source='all', balance=False, shard=None, seed=0):
         meta = WebVisionMeta(root)
         self.files = meta.file_list(split, source)
         self.image_dir = meta.image_dir(split)
         self.shuffle = shuffle
+        self.sampler = ClassBalancedSampler(self.files.labels) if balance else None
+        self.shard, self.seed, self._epochs = shard, seed, 0     # shard: (this worker, workers)
+        self._owner = os.getpid()
+
+    def reset_state(self):
+        super().reset_state()
+        if os.getpid() != self._owner:   # tensorpack's dispatcher process
+            _exit_with_parent()
 
     def __len__(self):
-        return len(self.files)
+        n = len(self.sampler) if self.sampler else len(self.files)
+        return len(range(self.shard[0], n, self.shard[1])) if self.shard else n
 
     def __iter__(self):
-        order = self.rng.permutation(len(self.files)) if self.shuffle else range(len(self.files))
+        rng = self.rng
+        if self.shard:
+            # every worker draws the same order of the epoch and takes its own share of it
+            rng = np.random.RandomState((self.seed + self._epochs) % 2 ** 32)
+            self._epochs += 1
+        if self.sampler:
+            order = self.sampler.epoch(rng)
+        else:
+            order = rng.permutation(len(self.files)) if self.shuffle else range(len(self.files))
+        if self.shard:
+            order = itertools.islice(order, self.shard[0], None, self.shard[1])
         for i in order:
             name, label = self.files[i]
             yield [os.path.join(self.image_dir, name), label, int(i)]
+
+
+class ClassBalancedSampler:
+    """Indices that visit classes uniformly at random; within a class, its images in a fresh random
+    order each round. Holds one index per listed image (4 bytes each), nothing per draw."""
+
+    def __init__(self, labels):
+        labels = np.asarray(labels)
+        self.order = np.argsort(labels, kind='stable').astype(np.uint32 if len(labels) < 2 ** 32 else np.int64)
+        counts = np.bincount(labels)
+        self.classes = np.flatnonzero(counts)           # classes without images cannot be drawn
+        self.starts = np.concatenate([[0], np.cumsum(counts)])
+        self.max_count = int(counts.max()) if len(counts) else 0
+
+    def __len__(self):
+        return len(self.classes) * self.max_count
+
+    def epoch(self, rng, chunk=4096):
+        cursor = {}
+        for _ in range(0, len(self), chunk):
+            for c in rng.choice(self.classes, min(chunk, len(self))):
+                lo, hi = self.starts[c], self.starts[c + 1]
+                k = cursor.get(c, 0)
+                if k == 0:
+                    rng.shuffle(self.order[lo:hi])
+                yield int(self.order[lo + k])
+                cursor[c] = (k + 1) % (hi - lo)
+
+
+def lmdb_path(root, split, source='all'):
+    """ROOT/lmdb/<list name>.lmdb, where utils/pack_lmdb.py writes a split."""
+    meta_list = WebVisionMeta(root).list_path(split, source)
+    return os.path.join(root, 'lmdb', os.path.splitext(os.path.basename(meta_list))[0] + '.lmdb')
+
+
+_LMDB_ENVS = {}
+
+
+def _lmdb_env(path):
+    """One read-only environment per file and process: LMDB refuses a second one in a process, and
+    one must not cross a fork."""
+    key = (os.getpid(), os.path.realpath(path))
+    if key not in _LMDB_ENVS:
+        import lmdb
+        _LMDB_ENVS[key] = lmdb.open(path, subdir=False, readonly=True, lock=False, readahead=True,
+                                    map_size=1 << 40, max_readers=64)
+    return _LMDB_ENVS[key]
+
+
+class LMDBImages(DataFlow):
+    """[encoded image bytes, label, index] from a split packed by utils/pack_lmdb.py (tensorpack's
+    LMDBSerializer format: msgpack records under keys 00000000, 00000001, ...), read in key order,
+    i.e. sequentially on disk. Unlike tensorpack's LMDBData it never loads the list of all keys
+    (16 M Python objects). Unreadable images were stored empty, so indices match the file list."""
+
+    def __init__(self, path, shard=None):
+        if not os.path.isfile(path):
+            raise DataError('{}: no such LMDB file; write it with utils/pack_lmdb.py'.format(path))
+        self.path, self.shard = path, shard      # shard (i, n): records whose index is i modulo n
+        self._size = _lmdb_env(path).stat()['entries'] - 1          # minus __keys__
+        if shard:
+            self._size = len(range(shard[0], self._size, shard[1]))
+        self._env = None
+
+    def reset_state(self):
+        self._env = _lmdb_env(self.path)
+
+    def __len__(self):
+        return self._size
+
+    def __iter__(self):
+        with self._env.begin(buffers=False) as txn:
+            for key, value in txn.cursor():
+                if key != b'__keys__' and (not self.shard or int(key) % self.shard[1] == self.shard[0]):
+                    yield loads(value)
 
 
 class BadImageLog:
@@ -177,19 +279,40 @@ class BadImageLog:
             return sum(1 for _ in f)
 
 
-def decode_image(path):
-    """BGR uint8 image, or (None, reason). Grayscale, PNG or CMYK content in a .jpg file decodes."""
+def read_image_file(path):
+    """(bytes, None) or (None, reason)."""
     try:
         with open(path, 'rb') as f:
             data = f.read()
     except OSError as e:
         return None, 'unreadable: {}'.format(e.strerror)
-    if not data:
-        return None, 'empty file'
+    return (data, None) if data else (None, 'empty file')
+
+
+def decode_full(data):
+    """BGR uint8 image of the whole file, or (None, reason). Grayscale, PNG, GIF or CMYK content in a
+    .jpg file decodes."""
     im = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if im is None or im.size == 0:
         return None, 'not a decodable image'
     return im, None
+
+
+def decode_image(path, decode=decode_full):
+    data, reason = read_image_file(path)
+    return (None, reason) if data is None else decode(data)
+
+
+class AugmentorDecoder:
+    """Decode the whole image, then apply tensorpack augmentors: how the original pipeline worked
+    (kept as the baseline of bench/dataflow_speed.py and for custom augmentors)."""
+
+    def __init__(self, augmentors):
+        self.augs = imgaug.AugmentorList(augmentors)
+
+    def __call__(self, data):
+        im, reason = decode_full(data)
+        return (im, None) if im is None else (self.augs.augment(im), None)
 
 
 def _exit_with_parent(poll=1.):
@@ -197,6 +320,11 @@ def _exit_with_parent(poll=1.):
     tensorpack's ZMQ workers otherwise wait forever for their next datapoint (without the
     optional python-prctl they were seen to outlive the trainer)."""
     parent = os.getppid()
+    # The trainer's SIGTERM handler is inherited, but Python runs handlers only in the main thread,
+    # which waits inside ZMQ: tensorpack's terminate() at exit went unheard and the trainer waited
+    # for this process forever. The kernel's default action needs no thread.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def watch():
         while os.getppid() == parent:
@@ -205,12 +333,27 @@ def _exit_with_parent(poll=1.):
     threading.Thread(target=watch, name='exit-with-parent', daemon=True).start()
 
 
-class _LoadAugment:
-    """Map function of the training flow: decode, augment; None (skip) for a bad image."""
+def _keep_freed_memory():
+    """glibc hands every freed buffer above 128 KB back to the kernel; a loader frees and reallocates
+    each image and each batch (4.8 MB at 224 px), and the page faults of touching them again cost a
+    third of its time (measured: 1,450 -> 2,000 images/s with 2 loaders). Keep them in the heap."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL('libc.so.6')
+    except OSError:
+        return      # not glibc
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, 1 << 30)
+    libc.mallopt(m_top_pad, 64 << 20)
 
-    def __init__(self, augmentors, bad_log):
-        self.augs = imgaug.AugmentorList(augmentors)
-        self.bad_log = bad_log
+
+class _LoadDecode:
+    """Map function of the loaders: [path or encoded bytes, label, index] -> [image, label], or None
+    (skipped) for an image that cannot be read or decoded, which is listed in the bad-image log."""
+
+    def __init__(self, decode, bad_log, with_index=False):
+        self.decode, self.bad_log, self.with_index = decode, bad_log, with_index
         self._owner = os.getpid()
         self._watching = None
 
@@ -218,54 +361,67 @@ class _LoadAugment:
         if self._watching != os.getpid() and os.getpid() != self._owner:
             self._watching = os.getpid()
             _exit_with_parent()
-        path, label, _ = dp
-        im, reason = decode_image(path)
+            cv2.setNumThreads(1)    # a loader per core already; OpenCV's own threads only contend
+            _keep_freed_memory()
+        source, label, index = dp
+        data, reason = (source, None) if isinstance(source, bytes) else read_image_file(source)
+        im = None
+        if data:
+            try:
+                im, reason = self.decode(data)
+            except Exception as e:  # a degenerate image (e.g. 1 pixel wide) must not stop the run
+                reason = 'decoding failed: {}'.format(e)
+        elif data is not None:
+            reason = 'empty file'
         if im is None:
-            self.bad_log.add(path, reason)
+            self.bad_log.add(source if not isinstance(source, bytes) else 'record {}'.format(index), reason)
             return None
-        try:
-            im = self.augs.augment(im)
-        except Exception as e:  # a degenerate image (e.g. 1 pixel wide) must not stop the run
-            self.bad_log.add(path, 'augmentation failed: {}'.format(e))
-            return None
-        return [im, label]
+        return [im, label, index] if self.with_index else [im, label]
 
 
-def get_train_dataflow(root, batch_size, augmentors, parallel, bad_log_path=None, source='all'):
-    """Shuffled, augmented batches [images uint8 NHWC BGR, labels int32]. Undecodable images are
-    skipped and listed in ``bad_log_path``."""
-    ds = WebVisionFiles(root, 'train', shuffle=True, source=source)
-    mapper = _LoadAugment(augmentors, BadImageLog(bad_log_path))
+def train_files(root, source='all', balance=False, fmt='files', shard=None):
+    """[path or encoded bytes, label, index] of the training images in a fresh order each epoch;
+    ``shard`` = (i, n): worker i of n gets a disjoint n-th of each epoch."""
+    if fmt == 'lmdb':
+        if balance:
+            raise ValueError('--balance needs random access: use --format files')
+        return LocallyShuffleData(LMDBImages(lmdb_path(root, 'train', source), shard), 10000)
+    return WebVisionFiles(root, 'train', shuffle=True, source=source, balance=balance, shard=shard)
+
+
+def get_train_dataflow(root, batch_size, decode, parallel, bad_log_path=None, source='all', balance=False,
+                       fmt='files', shard=None):
+    """Shuffled batches [images uint8 NHWC BGR, labels int32] of ``decode``d images (see
+    imagenet_utils.decoder). Loader processes decode and batch, so the trainer receives one message
+    per batch. Undecodable images are skipped and listed in ``bad_log_path``."""
+    ds = train_files(root, source, balance, fmt, shard)
+    mapper = _LoadDecode(decode, BadImageLog(bad_log_path))
     if parallel > 0:
-        ds = MultiProcessMapDataZMQ(ds, parallel, mapper, buffer_size=max(200, batch_size * 4))
-    else:
-        ds = MapData(ds, mapper)
-    return BatchData(ds, batch_size, remainder=False)
+        return MultiProcessMapAndBatchDataZMQ(ds, parallel, mapper, batch_size, buffer_size=batch_size * 8)
+    return BatchData(MapData(ds, mapper), batch_size, remainder=False)
 
 
-def get_eval_dataflow(root, split, batch_size, augmentors, parallel=2, with_index=False,
-                      bad_log_path=None):
-    """Every listed image exactly once, [images, labels] (+ [indices]); an undecodable image still
-    gives a row (a black image) so that evaluation has one prediction per listed image."""
-    ds = WebVisionFiles(root, split, shuffle=False)
-    augs = imgaug.AugmentorList(augmentors)
-    bad_log = BadImageLog(bad_log_path)
+def get_eval_dataflow(root, split, batch_size, decode, parallel=2, with_index=False, bad_log_path=None,
+                      fmt='files'):
+    """Every listed image exactly once and in list order, [images, labels] (+ [indices]); an
+    undecodable image still gives a row (a black image) so that evaluation has one prediction per
+    listed image."""
+    ds = LMDBImages(lmdb_path(root, split)) if fmt == 'lmdb' else WebVisionFiles(root, split, shuffle=False)
+    load = _LoadDecode(decode, BadImageLog(bad_log_path), with_index=True)
     blank = None
 
     def mapf(dp):
         nonlocal blank
-        path, label, index = dp
-        im, reason = decode_image(path)
-        if im is None:
-            bad_log.add(path, reason)
-            logger.warn('{}: {}; predicting on a black image'.format(path, reason))
+        out = load(dp)
+        if out is None:
+            logger.warn('{}: not decodable; predicting on a black image'.format(dp[0] if isinstance(dp[0], str) else dp[2]))
             if blank is None:
-                blank = augs.augment(np.zeros((256, 256, 3), np.uint8))
-            im = blank
-        else:
-            im = augs.augment(im)
-        return [im, label, index] if with_index else [im, label]
+                _, blank = cv2.imencode('.png', np.zeros((256, 256, 3), np.uint8))
+                blank, _ = decode(blank.tobytes())
+            out = [blank, dp[1], dp[2]]
+        return out if with_index else out[:2]
 
+    # threads: OpenCV releases the GIL while decoding, and the order of the list is kept
     ds = MultiThreadMapData(ds, max(parallel, 1), mapf, buffer_size=min(len(ds), 500), strict=True)
     return BatchData(ds, batch_size, remainder=True)
 

@@ -1,19 +1,16 @@
 #!/usr/bin/env python3
 """Converting ResNeXt-101 32x48d (828 M parameters, 3.3 GB in float32; WSL's largest model):
-time and peak memory of utils/convert_torch.py, beside the model's size (the baseline), measured
-in the same run. The weights are random, in torchvision's structure; the disk needs about twice
+time and peak memory of utils/convert_torch.py, beside loading the checkpoint and saving it
+unchanged (time) and the model's size (memory), measured in the same run. The weights are random, in torchvision's structure; the disk needs about twice
 the model's size free.
 
-  bench/convert_wsl.py [--arch resnext101_32x48d] [--json out.json]
+  bench/convert_wsl.py [--arch resnext101_32x48d] [--repeats 2]
 """
 import argparse
-import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -33,33 +30,57 @@ def make_checkpoint(arch, path):
     return sum(v.numel() * v.element_size() for v in sd.values() if v.dtype.is_floating_point)
 
 
+# The floor: loading the checkpoint and writing its arrays unchanged, no conversion.
+PLAIN_COPY = """
+import sys, numpy as np, torch
+sd = torch.load(sys.argv[1], map_location='cpu', weights_only=True)
+np.savez(sys.argv[2], **{k.replace('.', '/'): v.numpy() for k, v in sd.items()})
+"""
+
+
+def timed_peak(cmd):
+    """(seconds, peak RSS bytes) of cmd, run under a small wrapper whose only child it is."""
+    wrapper = ('import resource, subprocess, sys, time; t = time.time(); '
+               'r = subprocess.run(sys.argv[1:], capture_output=True, text=True); '
+               'print(time.time() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024); '
+               'sys.stderr.write(r.stderr); sys.exit(r.returncode)')
+    proc = subprocess.run([sys.executable, '-c', wrapper] + cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit('{} failed:\n{}'.format(cmd, proc.stderr[-3000:]))
+    seconds, peak = proc.stdout.split()
+    return float(seconds), int(peak)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--arch', default='resnext101_32x48d')
-    p.add_argument('--json', help='also write the figures here')
+    p.add_argument('--repeats', type=int, default=2)
     args = p.parse_args()
+    sys.path.insert(0, HERE)
+    from common import figure, report
+    runs, plain = [], []
     with tempfile.TemporaryDirectory(dir=os.environ.get('TMPDIR', '/tmp')) as tmp:
         pth, npz = os.path.join(tmp, 'in.pth'), os.path.join(tmp, 'out.npz')
         size = make_checkpoint(args.arch, pth)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        start = time.time()
-        proc = subprocess.run([sys.executable, os.path.join(ROOT, 'utils', 'convert_torch.py'), pth, npz,
-                               '--arch', args.arch], capture_output=True, text=True)
-        seconds = time.time() - start
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-        if proc.returncode != 0:
-            sys.exit('conversion failed:\n' + proc.stderr[-3000:])
-        if peak <= before * 1024:
-            print('warning: an earlier child process had a larger peak; the figure below is an upper bound')
-        row = {'arch': args.arch, 'model_bytes': size, 'seconds': seconds, 'peak_rss_bytes': peak,
-               'peak_over_model': peak / size, 'npz_bytes': os.path.getsize(npz)}
-    print('| converting {} | time | peak memory | model size (baseline) | peak / model |'.format(args.arch))
-    print('|---|---|---|---|---|')
-    print('| utils/convert_torch.py | {:.1f} s | {:.2f} GB | {:.2f} GB | {:.2f}x |'.format(
-        seconds, peak / 1e9, size / 1e9, peak / size))
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(row, f, indent=1)
+        copy = os.path.join(tmp, 'plain_copy.py')
+        with open(copy, 'w') as f:
+            f.write(PLAIN_COPY)
+        for _ in range(args.repeats):
+            runs.append(timed_peak([sys.executable, os.path.join(ROOT, 'utils', 'convert_torch.py'), pth, npz,
+                                    '--arch', args.arch]))
+            os.remove(npz)
+            plain.append(timed_peak([sys.executable, copy, pth, npz]))
+            os.remove(npz)
+            print('  convert {:.1f} s {:.2f} GB, plain copy {:.1f} s'.format(runs[-1][0], runs[-1][1] / 1e9, plain[-1][0]),
+                  file=sys.stderr)
+    rows = [
+        figure('converting {}: time'.format(args.arch), 's', [r[0] for r in runs],
+               'torch.load + np.savez unchanged (no conversion)', [r[0] for r in plain], higher_is_better=False),
+        figure('converting {}: peak memory'.format(args.arch), 'GB', [r[1] / 1e9 for r in runs],
+               'model size (float32)', [size / 1e9] * len(runs), higher_is_better=False,
+               note='peak = {:.2f}x the model'.format(sorted(r[1] for r in runs)[len(runs) // 2] / size)),
+    ]
+    report(__file__, rows)
 
 
 if __name__ == '__main__':

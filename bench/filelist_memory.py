@@ -4,10 +4,9 @@ offsets, labels) beside the original's Python list of (path, label) tuples, meas
 run. For each: the peak while reading the list, and the proportional set size (PSS) of the main
 process plus 2 forked loader processes after the loaders have walked every entry.
 
-  bench/filelist_memory.py [--lines 16000000] [--json out.json]
+  bench/filelist_memory.py [--lines 16000000] [--repeats 1]
 """
 import argparse
-import json
 import multiprocessing as mp
 import os
 import resource
@@ -80,30 +79,28 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--lines', type=int, default=16000000)
     p.add_argument('--loaders', type=int, default=2)
-    p.add_argument('--json')
+    p.add_argument('--repeats', type=int, default=1)
     args = p.parse_args()
+    sys.path.insert(0, HERE)
+    from common import figure, report
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, 'train.txt')
         write_list(path, args.lines)
-        rows = [run(kind, path, args.loaders) for kind in ('none', 'ours', 'tuples')]
-    empty, ours, base = rows
-    for r in rows:      # what the list itself costs: the same processes without one subtracted
-        r['list_peak_read_bytes'] = r['peak_read_bytes'] - empty['peak_read_bytes']
-        r['list_total_pss_bytes'] = r['total_pss_bytes'] - empty['total_pss_bytes']
-    print('| {:,} lines, main + {} loaders (list only) | peak while reading | total PSS after walking |'.format(
-        args.lines, args.loaders))
-    print('|---|---|---|')
-    for r, label in ((ours, 'FileList (ours)'), (base, 'list of tuples (original)')):
-        print('| {} | {:.2f} GB | {:.2f} GB |'.format(
-            label, r['list_peak_read_bytes'] / 1e9, r['list_total_pss_bytes'] / 1e9))
-    print('| ratio ours / original | {:.2f}x | {:.2f}x |'.format(
-        ours['list_peak_read_bytes'] / base['list_peak_read_bytes'],
-        ours['list_total_pss_bytes'] / base['list_total_pss_bytes']))
-    print('(processes without a list: {:.2f} GB peak, {:.2f} GB total PSS; subtracted above)'.format(
-        empty['peak_read_bytes'] / 1e9, empty['total_pss_bytes'] / 1e9))
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(rows, f, indent=1)
+        for _ in range(args.repeats):
+            empty, ours, base = [run(kind, path, args.loaders) for kind in ('none', 'ours', 'tuples')]
+            # what the list itself costs: the same processes without a list subtracted
+            runs.append({k: {m: (r[m] - empty[m]) / 1e9 for m in ('peak_read_bytes', 'total_pss_bytes')}
+                         for k, r in (('ours', ours), ('tuples', base))})
+    what = '{:,}-line file list'.format(args.lines)
+    rows = [figure('{}: peak while reading'.format(what), 'GB', [r['ours']['peak_read_bytes'] for r in runs],
+                   'Python list of (path, label) tuples', [r['tuples']['peak_read_bytes'] for r in runs],
+                   higher_is_better=False),
+            figure('{}: total PSS, main + {} loaders after walking it'.format(what, args.loaders), 'GB',
+                   [r['ours']['total_pss_bytes'] for r in runs], 'Python list of (path, label) tuples',
+                   [r['tuples']['total_pss_bytes'] for r in runs], higher_is_better=False)]
+    report(__file__, rows, extra={'processes without a list': '{:.2f} GB peak, {:.2f} GB total PSS (subtracted)'.format(
+        empty['peak_read_bytes'] / 1e9, empty['total_pss_bytes'] / 1e9)})
 
 
 if __name__ == '__main__':

@@ -95,7 +95,6 @@ def main():
     p.add_argument('--size', type=int, default=224)
     p.add_argument('--classes', type=int, default=1000)
     p.add_argument('--repeats', type=int, default=3)
-    p.add_argument('--json', help='also write the results here')
     p.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
     p.add_argument('--jit', choices=('auto', 'on', 'off'), default='auto', help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -110,24 +109,45 @@ def main():
             sec = run_keras(kind, args.depth, args.batch, args.steps, args.size, args.classes, jit)
         print(json.dumps({'seconds': sec}))
         return
-    rows = []
+    from common import figure, report
+    rows, peak, how = [], *peak_flops()
     for kind in ('train', 'infer'):
         ours = [measure(args, 'ours', kind) for _ in range(args.repeats)]
         # Keras 3 "best settings": XLA on or off, whichever is faster here.
         keras = max(([measure(args, 'keras', kind, ['--jit', j]) for _ in range(args.repeats)]
                      for j in ('on', 'off')), key=statistics.median)
-        rows.append((kind, statistics.median(ours), min(ours), max(ours),
-                     statistics.median(keras), min(keras), max(keras)))
-    print('| ResNet-{} batch {} ({}px) | ours img/s (min-max) | Keras 3 img/s (min-max) | ratio |'.format(
-        args.depth, args.batch, args.size))
-    print('|---|---|---|---|')
-    for kind, om, olo, ohi, km, klo, khi in rows:
-        print('| {} | {:.2f} ({:.2f}-{:.2f}) | {:.2f} ({:.2f}-{:.2f}) | {:.2f}x |'.format(
-            kind, om, olo, ohi, km, klo, khi, om / km))
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump([dict(zip(('kind', 'ours', 'ours_min', 'ours_max', 'keras', 'keras_min', 'keras_max'), r))
-                       for r in rows], f, indent=1)
+        flops = FORWARD_FLOPS[args.depth] * (args.size / 224.) ** 2 * (3 if kind == 'train' else 1)
+        rows.append(figure('ResNet-{} {} batch {} ({} px)'.format(args.depth, kind, args.batch, args.size), 'images/s',
+                           ours, "Keras 3 keras.applications, best of XLA on/off", keras,
+                           note='ours at {:.0%} of peak, Keras at {:.0%}'.format(
+                               statistics.median(ours) * flops / peak, statistics.median(keras) * flops / peak)))
+    report(__file__, rows, extra={'peak float32 rate': how,
+                                  'work per image': 'forward {:.1f} GFLOP (2 x {:.2f} G multiply-adds), training '
+                                  '3x forward'.format(FORWARD_FLOPS[args.depth] / 1e9, FORWARD_FLOPS[args.depth] / 2e9)})
+
+
+# multiply-adds x 2 of one 224x224 forward pass (He et al. 2016, Table 1)
+FORWARD_FLOPS = {50: 2 * 4.1e9, 101: 2 * 7.8e9, 152: 2 * 11.5e9}
+
+
+def peak_flops():
+    """(FLOP/s, how it was worked out): cores x clock x float32 FLOP per cycle, counting two FMA
+    units of 8 (AVX2) or 16 (AVX-512) lanes, 2 FLOP each; the clock is the highest cpu MHz listed."""
+    flags, mhz = set(), []
+    with open('/proc/cpuinfo') as f:
+        for line in f:
+            key, _, value = line.partition(':')
+            if key.strip() == 'flags':
+                flags = set(value.split())
+            elif key.strip() == 'cpu MHz':
+                mhz.append(float(value))
+    cores = len(os.sched_getaffinity(0))
+    lanes = 16 if 'avx512f' in flags else 8 if 'avx2' in flags else 4
+    per_cycle = 2 * lanes * (2 if 'fma' in flags else 1)
+    ghz = max(mhz) / 1000. if mhz else float('nan')
+    peak = cores * ghz * 1e9 * per_cycle
+    return peak, '{} cores x {:.3f} GHz x {} FLOP/cycle ({}, 2 FMA units assumed) = {:.0f} GFLOP/s'.format(
+        cores, ghz, per_cycle, 'AVX-512' if lanes == 16 else 'AVX2' if lanes == 8 else 'SSE', peak / 1e9)
 
 
 if __name__ == '__main__':

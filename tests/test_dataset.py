@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 import webvision_dataset as wd
+import imagenet_utils as iu
 from imagenet_utils import fbresnet_augmentor
 
 
@@ -65,12 +66,15 @@ def test_decode_image_handles_web_quirks(tmp_path):
     Image.fromarray(good[:, :, ::-1]).convert('CMYK').save(p('cmyk.jpg'), 'JPEG')
     with open(p('truncated.jpg'), 'wb') as f:
         f.write(data[:len(data) // 2])
+    Image.fromarray(good[:, :, ::-1]).save(p('gif_inside.jpg'), 'GIF')
 
-    for name in ('ok.jpg', 'png_inside.jpg', 'gray.jpg', 'cmyk.jpg'):
+    for name in ('ok.jpg', 'png_inside.jpg', 'gray.jpg', 'cmyk.jpg', 'gif_inside.jpg'):
         im, reason = wd.decode_image(p(name))
         assert reason is None and im.shape == good.shape and im.dtype == np.uint8, name
     cmyk, _ = wd.decode_image(p('cmyk.jpg'))
     assert np.abs(cmyk.astype(int) - good).mean() < 20      # colours survive the CMYK round trip
+    gif, _ = wd.decode_image(p('gif_inside.jpg'))
+    assert np.abs(gif.astype(int) - good).mean() < 20       # a 256-colour palette, but the photo
     assert wd.decode_image(p('empty.jpg')) == (None, 'empty file')
     assert wd.decode_image(p('garbage.jpg')) == (None, 'not a decodable image')
     assert wd.decode_image(p('missing.jpg'))[1].startswith('unreadable')
@@ -103,8 +107,7 @@ def root_with_bad_images(tmp_path):
 
 def test_train_flow_skips_counts_and_lists_bad_images(root_with_bad_images, tmp_path):
     log = str(tmp_path / 'bad.txt')
-    ds = wd.get_train_dataflow(root_with_bad_images, 2, fbresnet_augmentor(True, 32), parallel=0,
-                               bad_log_path=log)
+    ds = wd.get_train_dataflow(root_with_bad_images, 2, iu.decoder(True, 32), parallel=0, bad_log_path=log)
     ds.reset_state()
     batches = list(ds)
     assert len(batches) == 3                   # 6 good images in batches of 2
@@ -116,7 +119,7 @@ def test_train_flow_skips_counts_and_lists_bad_images(root_with_bad_images, tmp_
 
 
 def test_eval_flow_keeps_one_row_per_listed_image(root_with_bad_images):
-    ds = wd.get_eval_dataflow(root_with_bad_images, 'val', 3, fbresnet_augmentor(False, 32), parallel=2,
+    ds = wd.get_eval_dataflow(root_with_bad_images, 'val', 3, iu.decoder(False, 32), parallel=2,
                               with_index=True)
     ds.reset_state()
     indices, labels = [], []
@@ -137,3 +140,132 @@ def test_file_list_storage_is_compact(tmp_path):
     path_bytes = sum(len(line.rsplit(' ', 1)[0]) for line in lines.splitlines())
     held = files.blob.nbytes + files.offsets.nbytes + files.labels.nbytes
     assert held <= path_bytes + 6 * len(files) + 4      # path bytes + a 4-byte offset and 2-byte label each
+
+
+def test_train_flow_with_loader_processes_batches_and_skips(root_with_bad_images, tmp_path):
+    log = str(tmp_path / 'bad.txt')
+    ds = wd.get_train_dataflow(root_with_bad_images, 4, iu.decoder(True, 32), parallel=2, bad_log_path=log)
+    ds.reset_state()
+    try:
+        it = iter(ds)
+        batches = [next(it) for _ in range(6)]          # the loaders repeat the list
+    finally:
+        del it
+        ds.__del__()
+    for images, labels in batches:
+        assert images.shape == (4, 32, 32, 3) and images.dtype == np.uint8
+        assert set(labels.tolist()) <= {0, 1, 2}
+    assert 'empty.jpg\tempty file' in open(log).read()
+
+
+def encode(im, ext='.jpg'):
+    return cv2.imencode(ext, im, [cv2.IMWRITE_JPEG_QUALITY, 95] if ext == '.jpg' else [])[1].tobytes()
+
+
+def test_centre_crop_decoder_matches_resize_then_crop():
+    im = cv2.resize(photo(0, (300, 400)), (341, 256))         # a WebVision-sized image
+    data = encode(im, '.png')
+    ours, reason = iu.CenterCropDecoder(224)(data)
+    original = iu.imgaug.AugmentorList(fbresnet_augmentor(False, 224)).augment(im)
+    assert reason is None and np.array_equal(ours, original)     # no resize at 256: the same pixels
+    big = cv2.resize(im, (682, 512), interpolation=cv2.INTER_CUBIC)
+    ours, _ = iu.CenterCropDecoder(224)(encode(big, '.png'))
+    original = iu.imgaug.AugmentorList(fbresnet_augmentor(False, 224)).augment(big)
+    assert np.abs(ours.astype(int) - original).mean() < 3       # crop-then-resize ~ resize-then-crop
+
+
+def test_large_jpeg_is_decoded_at_reduced_scale(monkeypatch):
+    from skimage.data import astronaut
+    big = cv2.resize(cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR), (1600, 1600), interpolation=cv2.INTER_CUBIC)
+    data = encode(big)
+    assert len(data) >= iu.CropDecoder.HEADER_MIN_BYTES
+    flags = []
+    real = cv2.imdecode
+    monkeypatch.setattr(iu.cv2, 'imdecode', lambda buf, flag: flags.append(flag) or real(buf, flag))
+    dec = iu.CenterCropDecoder(224)
+    ours, _ = dec(data)
+    assert flags == [cv2.IMREAD_REDUCED_COLOR_4]                 # crop side 1400 >= 4 x 224
+    full = cv2.resize(big[100:1500, 100:1500], (224, 224), interpolation=cv2.INTER_AREA)
+    assert ours.shape == (224, 224, 3) and np.abs(ours.astype(int) - full).mean() < 6
+
+
+def test_random_crop_decoder_geometry_and_flip():
+    im = photo(0, (200, 300))
+    dec = iu.RandomCropDecoder(64)
+    outs = [dec(encode(im, '.png'))[0] for _ in range(20)]
+    assert all(o.shape == (64, 64, 3) and o.dtype == np.uint8 for o in outs)
+    assert len({o.tobytes() for o in outs}) == 20                 # a different crop each time
+    # the same draws as tensorpack's GoogleNetRandomCropAndResize, given the same generator state
+    original = iu.imgaug.GoogleNetRandomCropAndResize(target_shape=64)
+    dec._rng, dec._pid, original.rng = np.random.RandomState(1), os.getpid(), np.random.RandomState(1)
+    for _ in range(200):
+        crop = original.get_transform(im).tfms[0]
+        assert dec.box(im.shape[:2]) == (crop.y0, crop.x0, crop.h, crop.w)
+        assert 0 <= crop.y0 and crop.y0 + crop.h <= 200 and 0 <= crop.x0 and crop.x0 + crop.w <= 300
+    flipped = sum(np.array_equal(dec.finish(im), im[:, ::-1]) for _ in range(200))
+    assert 60 < flipped < 140
+
+
+def test_decoder_draws_differ_across_forked_loaders():
+    import multiprocessing as mp
+    dec = iu.RandomCropDecoder(32)
+    dec.box((100, 100))                                      # the parent's generator exists before the fork
+    with mp.get_context('fork').Pool(2) as pool:
+        draws = pool.map(_boxes, [dec, dec])
+    assert draws[0] != draws[1] and draws[0] != _boxes(dec)
+
+
+def _boxes(dec):
+    import os as _os
+    return _os.getpid(), [dec.box((100, 100)) for _ in range(5)]
+
+
+def test_class_balanced_sampler_draws_classes_uniformly():
+    labels = np.array([0] * 500 + [1] * 50 + [2] * 5 + [4] * 45, dtype=np.int16)   # class 3 has none
+    sampler = wd.ClassBalancedSampler(labels)
+    assert len(sampler) == 4 * 500
+    draws = np.fromiter(sampler.epoch(np.random.RandomState(0)), dtype=np.int64)
+    assert len(draws) == 2000
+    counts = np.bincount(labels[draws], minlength=5)
+    assert counts[3] == 0 and all(400 < c < 600 for c in counts[[0, 1, 2, 4]])
+    small = draws[labels[draws] == 2]
+    assert set(small[:5].tolist()) == set(np.flatnonzero(labels == 2).tolist())   # every image before a repeat
+    assert sampler.order.nbytes == 4 * len(labels)
+
+
+def test_lmdb_pack_gives_the_same_images_and_labels(root_with_bad_images, tmp_path):
+    from utils import pack_lmdb
+    path, n, missing = pack_lmdb.pack(root_with_bad_images, 'val')
+    assert path == wd.lmdb_path(root_with_bad_images, 'val') and n == 7 and missing == 1   # empty.jpg
+    assert pack_lmdb.pack(root_with_bad_images, 'val') == (path, None, None)    # rerun keeps it
+    records = wd.LMDBImages(path)
+    records.reset_state()
+    files = wd.WebVisionMeta(root_with_bad_images).file_list('val')
+    got = list(records)
+    assert [r[1:] for r in got] == [[files.labels[i], i] for i in range(7)]
+    from_files, from_lmdb = _eval_rows(root_with_bad_images, 'files'), _eval_rows(root_with_bad_images, 'lmdb')
+    assert len(from_files) == 7 and from_files.keys() == from_lmdb.keys()
+    for i in from_files:
+        assert np.array_equal(from_files[i][0], from_lmdb[i][0]) and from_files[i][1] == from_lmdb[i][1]
+
+
+def _eval_rows(root, fmt):
+    ds = wd.get_eval_dataflow(root, 'val', 3, iu.decoder(False, 32), parallel=2, with_index=True, fmt=fmt)
+    ds.reset_state()
+    return {int(i): (im, int(label)) for images, labels, indices in ds
+            for im, label, i in zip(images, labels, indices)}
+
+
+def test_lmdb_train_flow_and_missing_files(root_with_bad_images):
+    from utils import pack_lmdb
+    path, n, missing = pack_lmdb.pack(root_with_bad_images, 'train')
+    assert n == 8 and missing == 2          # empty.jpg and not_there.jpg stored empty, indices kept
+    ds = wd.get_train_dataflow(root_with_bad_images, 2, iu.decoder(True, 32), parallel=0, fmt='lmdb')
+    ds.reset_state()
+    it = iter(ds)                    # local shuffling repeats the file endlessly
+    batches = [next(it) for _ in range(60)]
+    assert all(b[0].shape == (2, 32, 32, 3) for b in batches)
+    counts = np.bincount(np.concatenate([b[1] for b in batches]), minlength=3)
+    assert len(counts) == 3 and all(25 < c < 55 for c in counts)    # 2 good images per class
+    with pytest.raises(wd.DataError, match='no such LMDB file.*pack_lmdb'):
+        wd.LMDBImages(wd.lmdb_path(root_with_bad_images, 'train', 'google'))

@@ -34,7 +34,8 @@ def test_help_documents_every_flag():
     for flag in ('--data', '--gpu', '--depth', '--mode', '--group-width', '--data-format', '--batch', '--lr',
                  '--warmup-epochs', '--epochs', '--steps-per-epoch', '--image-size', '--logdir', '--load',
                  '--keep', '--workers', '--threads', '--eval', '--predictions', '--fake', '--no-val', '--source',
-                 '--predict', '--export', '--finetune', '--trunk-lr-mult'):
+                 '--predict', '--export', '--finetune', '--trunk-lr-mult', '--balance', '--format', '--hosts',
+                 '--task-index'):
         assert flag in out, flag
 
 
@@ -348,3 +349,62 @@ def test_sigterm_checkpoints_mid_epoch_and_the_rerun_finishes_that_epoch(demo_ro
         stats = json.load(f)
     assert [(s['epoch_num'], s['global_step']) for s in stats] == [(1, spe), (2, 2 * spe), (3, 3 * spe)]
     assert newest_step(logdir) == 3 * spe
+
+
+def test_a_failed_save_stops_and_keeps_the_previous_checkpoint(demo_root, tmp_path):
+    """A checkpoint that cannot be written (here: a file-size limit below its size, as a full disk
+    would) stops the run naming the intact previous one; rerunning resumes from it."""
+    import resource
+    logdir = str(tmp_path / 'full')
+    common = SMALL + ['--data', demo_root, '--logdir', logdir, '--no-val', '--steps-per-epoch', 3]
+    run_driver(*common, '--epochs', 1)
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8 << 20, 8 << 20))
+    proc = subprocess.run([sys.executable, DRIVER] + [str(a) for a in common + ['--epochs', 2]], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, preexec_fn=small_files)
+    assert proc.returncode == 1
+    assert 'could not write checkpoint {}/model-6'.format(logdir) in proc.stderr
+    assert 'The previous checkpoint {}/model-3 is intact'.format(logdir) in proc.stderr
+    assert not [f for f in os.listdir(logdir) if f.startswith('model-6')]      # nothing half-written
+    assert latest_checkpoint(logdir).endswith('model-3')
+    out = run_driver(*common, '--epochs', 2)
+    assert 'Resuming from {}/model-3'.format(logdir) in out.stdout + out.stderr
+    assert latest_checkpoint(logdir).endswith('model-6')
+
+
+def test_input_speed_and_queue_fill_are_logged_each_epoch(trained_run):
+    log = open(os.path.join(trained_run, 'log.log')).read()
+    assert re.search(r'input: the loaders delivered [\d,]+ images/s; the queue held [\d.]+ of 50 batches', log)
+    stats = json.load(open(os.path.join(trained_run, 'stats.json')))
+    assert stats[-1]['input/images_per_sec'] > 0 and 0 <= stats[-1]['input/queue_fill'] <= 50
+
+
+def _probs(path):
+    return np.array([r['prob'][0] for r in json.load(open(path))]), [r['top5'][0] for r in json.load(open(path))]
+
+
+def test_amp_and_xla_give_the_float32_predictions_within_rounding(trained_run, demo_root, tmp_path):
+    paths = {}
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='0')     # XLA says when it compiled a cluster
+    for flags in ([], ['--amp'], ['--xla']):
+        paths[tuple(flags)] = str(tmp_path / 'p{}.json'.format(''.join(flags)))
+        cmd = [sys.executable, DRIVER] + [str(a) for a in SMALL + ['--data', demo_root, '--eval', '--load', trained_run,
+                                                                  '--predictions', paths[tuple(flags)]] + flags]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        if flags == ['--xla']:
+            assert 'Compiled cluster using XLA' in proc.stderr
+    p32, top32 = _probs(paths[()])
+    for flags in (('--amp',), ('--xla',)):
+        p, top = _probs(paths[flags])
+        assert np.abs(p - p32).max() < 0.05 and np.mean(np.equal(top, top32)) > 0.9, flags
+    assert not np.array_equal(_probs(paths[('--amp',)])[0], p32)       # bfloat16 did run
+
+
+def test_training_with_amp_and_xla(demo_root, tmp_path):
+    logdir = str(tmp_path / 'ampxla')
+    run_driver(*SMALL, '--data', demo_root, '--logdir', logdir, '--epochs', 1, '--steps-per-epoch', 3, '--no-val',
+               '--amp', '--xla')
+    stats = json.load(open(os.path.join(logdir, 'stats.json')))
+    assert np.isfinite(stats[-1]['xentropy-loss']) and latest_checkpoint(logdir).endswith('model-3')

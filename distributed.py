@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# File: distributed.py
+"""Training on several machines with TensorFlow's own distributed runtime: one process per
+machine (each with all its GPUs as towers), a tf.compat.v1.train.Server each, gradients averaged
+across machines by collective all-reduce ops (NCCL between GPUs, gRPC between machines), as a
+tensorpack trainer. What else was tried, and why not, is in the README ("Many machines").
+
+The cluster comes from --hosts/--task-index or, as for any TensorFlow job, from TF_CONFIG:
+    {"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}
+Task 0 is the chief: it alone writes checkpoints and logs, and its variables are broadcast to the
+others when training starts (also after it resumed from a checkpoint).
+"""
+import json
+import os
+
+import tfcompat  # noqa: F401
+import tensorflow as tf
+from tensorflow.python.ops import collective_ops
+from tensorpack.callbacks import Callback
+from tensorpack.tfutils.tower import TrainTowerContext
+from tensorpack.train.tower import SingleCostTrainer
+from tensorpack.utils import logger
+
+GROUP_KEY = 1
+GRADIENT_KEYS = 1000            # instance keys: one per gradient, then one per broadcast variable
+BROADCAST_KEYS = 1000000
+
+
+class ClusterError(ValueError):
+    pass
+
+
+class Cluster:
+    def __init__(self, hosts, task_index):
+        if not hosts:
+            raise ClusterError('no worker addresses given')
+        for h in hosts:
+            host, _, port = h.rpartition(':')
+            if not host or not port.isdigit():
+                raise ClusterError('worker address {!r} is not HOST:PORT'.format(h))
+        if not 0 <= task_index < len(hosts):
+            raise ClusterError('task index {} is outside the {} workers {}'.format(task_index, len(hosts), ','.join(hosts)))
+        self.hosts, self.task_index = list(hosts), task_index
+
+    @classmethod
+    def from_flags(cls, hosts, task_index, environ=os.environ):
+        """--hosts h1:p,h2:p --task-index i, else TF_CONFIG; None for a single-machine run."""
+        if hosts:
+            if task_index is None:
+                raise ClusterError('--hosts needs --task-index: this machine\'s position in the list (0 = chief)')
+            return cls([h.strip() for h in hosts.split(',') if h.strip()], task_index)
+        if task_index is not None:
+            raise ClusterError('--task-index needs --hosts (or TF_CONFIG)')
+        raw = environ.get('TF_CONFIG')
+        if not raw:
+            return None
+        try:
+            conf = json.loads(raw)
+            workers, task = conf['cluster']['worker'], conf['task']
+        except (ValueError, KeyError, TypeError) as e:
+            raise ClusterError('TF_CONFIG: expected {{"cluster": {{"worker": [...]}}, "task": {{"type": "worker", '
+                               '"index": N}}}}, got {!r} ({})'.format(raw, e)) from None
+        if task.get('type') != 'worker':
+            raise ClusterError('TF_CONFIG: task type {!r} is not supported; every machine is a "worker" '
+                               '(collective all-reduce needs no parameter servers)'.format(task.get('type')))
+        return cls(workers, int(task.get('index', 0)))
+
+    @property
+    def size(self):
+        return len(self.hosts)
+
+    @property
+    def is_chief(self):
+        return self.task_index == 0
+
+    @property
+    def device(self):
+        return '/job:worker/replica:0/task:{}'.format(self.task_index)
+
+    def start_server(self, config):
+        """Starts this machine's server; returns (server, the session config to use with it)."""
+        config.experimental.collective_group_leader = '/job:worker/replica:0/task:0'
+        config.device_filters.append(self.device)      # each session sees its own devices only
+        config.isolate_session_state = False
+        server = tf.compat.v1.train.Server(tf.train.ClusterSpec({'worker': self.hosts}), job_name='worker',
+                                           task_index=self.task_index, config=config, start=True)
+        logger.info('Worker {} of {} ({}) started; chief {}'.format(
+            self.task_index, self.size, self.hosts[self.task_index], self.hosts[0]))
+        return server, config
+
+
+class CollectiveAllReduceTrainer(SingleCostTrainer):
+    """One tower per machine; its gradients are averaged over all machines with collective
+    all-reduce before the optimizer applies them, so every machine applies the same update.
+    Callbacks that are chief-only in tensorpack (checkpoints, validation, logs) run on task 0 only."""
+
+    def __init__(self, cluster):
+        super().__init__()
+        self.cluster = cluster
+        self.is_chief = cluster.is_chief
+
+    def _setup_graph(self, input, get_cost_fn, get_opt_fn):
+        logger.info('Building the training graph, gradients all-reduced over {} workers'.format(self.cluster.size))
+        # TensorFlow picks its ring (gRPC) implementation unless NCCL is asked for
+        hint = 'nccl' if tfcompat.is_gpu_available() else 'auto'
+        with tf.device(self.cluster.device), TrainTowerContext(''):
+            grads = self._make_get_grad_fn(input, get_cost_fn, get_opt_fn)()
+            averaged = [(collective_ops.all_reduce(g, self.cluster.size, GROUP_KEY, GRADIENT_KEYS + k,
+                                                   merge_op='Add', final_op='Div', communication_hint=hint), v)
+                        for k, (g, v) in enumerate(grads)]
+            opt = get_opt_fn()
+            self.train_op = opt.apply_gradients(averaged, name='train_op')
+        return [BroadcastFromChief(self.cluster)]
+
+
+class BroadcastFromChief(Callback):
+    """Before the first step: every global variable (weights, batch-norm statistics, momentum,
+    global step) is set to the chief's, which were initialised or restored there. Then the loop
+    position of the other workers follows the chief's global step."""
+    _chief_only = False
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+
+    def _setup_graph(self):
+        ops = []
+        with tf.device(self.cluster.device), tf.name_scope('broadcast_from_chief'):
+            for k, v in enumerate(sorted(tf.compat.v1.global_variables(), key=lambda v: v.name)):
+                shape, dtype, key = v.shape, v.dtype.base_dtype, BROADCAST_KEYS + k
+                if self.cluster.is_chief:
+                    ops.append(collective_ops.broadcast_send(v.read_value() if hasattr(v, 'read_value') else v,
+                                                             shape, dtype, self.cluster.size, GROUP_KEY, key))
+                else:
+                    ops.append(v.assign(collective_ops.broadcast_recv(shape, dtype, self.cluster.size, GROUP_KEY, key)))
+        self._op = tf.group(*ops)
+
+    def _before_train(self):
+        self._op.run()
+        loop = self.trainer.loop
+        loop.update_global_step()
+        epoch = loop.global_step // loop.steps_per_epoch + 1
+        if epoch != loop.starting_epoch:
+            logger.info('Following the chief: global step {}, epoch {}'.format(loop.global_step, epoch))
+            loop.starting_epoch = epoch
