@@ -52,10 +52,10 @@ def score(pred_path, list_path, synsets_path=None, names_path=None):
     errors = error_rates(wrong1, wrong5, labels, num_classes)
     counts, err1 = per_class_errors(wrong1, labels, num_classes)
     _, err5 = per_class_errors(wrong5, labels, num_classes)
+    # worst first (top-5, then top-1 error), classes without images last
+    worst = np.lexsort((np.arange(num_classes), -np.nan_to_num(err1, nan=-1), -np.nan_to_num(err5, nan=-1), counts == 0))
     per_class = [(c, synsets[c] if c < len(synsets) else '', words.get(synsets[c], '') if c < len(synsets) else '',
-                  int(counts[c]), err1[c], err5[c]) for c in range(num_classes)]
-    # worst first; classes without images last
-    per_class.sort(key=lambda r: (r[3] == 0, -np.nan_to_num(r[5], nan=-1), -np.nan_to_num(r[4], nan=-1), r[0]))
+                  int(counts[c]), err1[c], err5[c]) for c in worst.tolist()]
     return errors, per_class
 
 

@@ -136,8 +136,8 @@ def check_row(path, i, name, row, num_classes, k=5):
 def align(pred_path, pred_names, list_path, list_names):
     """For each listed image, the index of its prediction row; errors name the first image that
     has none and the first prediction of an unlisted image."""
-    if pred_names is None:          # the original format: rows are in list order
-        return np.arange(len(list_names))
+    if pred_names is None or pred_names == list_names:   # the original format, or ours: list order
+        return np.arange(len(list_names))                 # (read_list refused repeated names)
     index = {}
     for i, name in enumerate(pred_names):
         if name in index:
