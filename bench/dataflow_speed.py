@@ -4,7 +4,7 @@
 augmentations, all on the same JPEGs (shorter side 256, made from scikit-image's photos) and each
 measurement in its own process.
 
-  bench/dataflow_speed.py [--images 1500] [--repeats 3] [--workers 2]
+  bench/dataflow_speed.py [--images 3000] [--repeats 3] [--workers 2]
 
 Pipelines:
   ours (train)      decode straight into the random-resized crop, flip, in loader processes that
@@ -86,7 +86,7 @@ def ours_train(root, workers):
     import webvision_dataset as wd
     ds = wd.get_train_dataflow(root, BATCH, iu.decoder(True, SIZE), workers)
     ds.reset_state()
-    return _rate(iter(ds), len(ds.ds))
+    return _rate(iter(ds), len(wd.WebVisionMeta(root).file_list('train')))
 
 
 def original_train(root, workers):
@@ -108,7 +108,7 @@ def ours_val(root, workers):
     import webvision_dataset as wd
     ds = wd.get_eval_dataflow(root, 'val', BATCH, iu.decoder(False, SIZE), parallel=workers)
     ds.reset_state()
-    return _rate(iter(ds), len(ds.ds) - 4 * BATCH)
+    return _rate(iter(ds), len(wd.WebVisionMeta(root).file_list('val')) - 4 * BATCH)
 
 
 def original_val(root, workers):
@@ -205,7 +205,7 @@ def measure(kind, root, workers, repeats):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--images', type=int, default=1500)
+    p.add_argument('--images', type=int, default=3000)
     p.add_argument('--repeats', type=int, default=3)
     p.add_argument('--workers', type=int, default=2, help='loader processes / threads (default: %(default)s)')
     p.add_argument('--worker', choices=sorted(KINDS), help=argparse.SUPPRESS)

@@ -110,7 +110,9 @@ def test_train_flow_skips_counts_and_lists_bad_images(root_with_bad_images, tmp_
     ds = wd.get_train_dataflow(root_with_bad_images, 2, iu.decoder(True, 32), parallel=0, bad_log_path=log)
     ds.reset_state()
     batches = list(ds)
-    assert len(batches) == 3                   # 6 good images in batches of 2
+    # 8 listed, 2 of them bad: 4 batches of 2, the bad ones replaced by another image of their batch
+    # (3 batches when both bad ones fall into one, which is then dropped)
+    assert len(batches) in (3, 4)
     for images, labels in batches:
         assert images.shape == (2, 32, 32, 3) and images.dtype == np.uint8
     listed = open(log).read()
@@ -171,22 +173,41 @@ def test_centre_crop_decoder_matches_resize_then_crop():
     big = cv2.resize(im, (682, 512), interpolation=cv2.INTER_CUBIC)
     ours, _ = iu.CenterCropDecoder(224)(encode(big, '.png'))
     original = iu.imgaug.AugmentorList(fbresnet_augmentor(False, 224)).augment(big)
-    assert np.abs(ours.astype(int) - original).mean() < 3       # crop-then-resize ~ resize-then-crop
+    assert np.abs(ours.astype(int) - original).mean() < 5       # crop-then-resize ~ resize-then-crop (edges differ)
 
 
 def test_large_jpeg_is_decoded_at_reduced_scale(monkeypatch):
     from skimage.data import astronaut
     big = cv2.resize(cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR), (1600, 1600), interpolation=cv2.INTER_CUBIC)
-    data = encode(big)
-    assert len(data) >= iu.CropDecoder.HEADER_MIN_BYTES
-    flags = []
-    real = cv2.imdecode
-    monkeypatch.setattr(iu.cv2, 'imdecode', lambda buf, flag: flags.append(flag) or real(buf, flag))
-    dec = iu.CenterCropDecoder(224)
-    ours, _ = dec(data)
-    assert flags == [cv2.IMREAD_REDUCED_COLOR_4]                 # crop side 1400 >= 4 x 224
+    decoded = []
+    real = iu.simplejpeg.decode_jpeg
+    monkeypatch.setattr(iu.simplejpeg, 'decode_jpeg', lambda *a, **k: decoded.append(real(*a, **k).shape) or real(*a, **k))
+    ours, _ = iu.CenterCropDecoder(224)(encode(big))
+    assert decoded == [(400, 400, 3)]                  # crop side 1400 >= 4 x 224: a quarter-scale decode
     full = cv2.resize(big[100:1500, 100:1500], (224, 224), interpolation=cv2.INTER_AREA)
     assert ours.shape == (224, 224, 3) and np.abs(ours.astype(int) - full).mean() < 6
+
+
+def test_crop_decoder_handles_the_web_quirks_like_opencv(tmp_path):
+    """JPEGs go through simplejpeg, the rest through OpenCV; either way the same files decode."""
+    good = photo(0, (120, 160))
+    data = encode(good)
+    files = {'jpeg': data, 'png': encode(good, '.png'), 'gray': encode(cv2.cvtColor(good, cv2.COLOR_BGR2GRAY)),
+             'truncated': data[:len(data) // 2], 'garbage': b'<html>' * 50}
+    buf = __import__('io').BytesIO()
+    Image.fromarray(good[:, :, ::-1]).convert('CMYK').save(buf, 'JPEG')
+    files['cmyk'] = buf.getvalue()
+    for name, blob in files.items():
+        whole, _ = wd.decode_full(blob)
+        im, reason = iu.CenterCropDecoder(112)(blob)
+        assert (im is None) == (whole is None), name
+        if im is not None:
+            assert im.shape == (112, 112, 3) and im.dtype == np.uint8
+            if name in ('jpeg', 'png', 'cmyk', 'gray'):     # the same pixels as OpenCV's decode
+                ref = iu.imgaug.AugmentorList(fbresnet_augmentor(False, 112)).augment(whole)
+                assert np.abs(im.astype(int) - ref).mean() < 4, name
+        else:
+            assert reason == 'not a decodable image'
 
 
 def test_random_crop_decoder_geometry_and_flip():
