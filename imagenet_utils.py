@@ -107,9 +107,12 @@ class CropDecoder:
                 return None, None
             box = self.box((h, w))
             factor = next((f for f in (8, 4, 2) if min(box[2:]) >= f * self.size), 1)
-            im = simplejpeg.decode_jpeg(data, colorspace='BGR', min_height=-(-h // factor),
-                                        min_width=-(-w // factor))
-        except ValueError:      # damaged: OpenCV decodes what it can
+            size = dict(min_height=-(-h // factor), min_width=-(-w // factor))
+            try:
+                im = simplejpeg.decode_jpeg(data, colorspace='BGR', **size)
+            except ValueError:  # cut short (an interrupted download): what is there, the rest grey
+                im = simplejpeg.decode_jpeg(data, colorspace='BGR', strict=False, **size)
+        except ValueError:      # no JPEG header: OpenCV may still know the format
             return None, None
         if im.shape[:2] != (-(-h // factor), -(-w // factor)):
             return im, self.box(im.shape[:2])

@@ -21,6 +21,37 @@ if 'tensorflow' in sys.modules and os.environ['TF_USE_LEGACY_KERAS'] != '1':
     raise RuntimeError('TensorFlow was imported before tfcompat with TF_USE_LEGACY_KERAS unset; '
                        'tensorpack layers will fail under Keras 3. Import tfcompat first.')
 
+
+
+def keep_freed_memory():
+    """glibc hands every freed block above 128 KB back to the kernel, and TensorFlow's CPU
+    allocator and our loaders free and reallocate tensors and batches of megabytes every step:
+    touching them again page-faulted, 24 % of a ResNet-50 training run's CPU time went to the kernel
+    (sys 19.3 s of 81 s; 3.4 s with this). Keep freed memory in the heap instead; forked loaders
+    inherit it."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL('libc.so.6')
+    except OSError:
+        return      # not glibc
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, 1 << 30)
+    libc.mallopt(m_top_pad, 64 << 20)
+
+
+def release_free_memory():
+    """Returns the heap's free pages to the kernel once, e.g. after building a large structure
+    whose temporaries keep_freed_memory would otherwise hold on to."""
+    try:
+        import ctypes
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+keep_freed_memory()
+
 import tensorflow as tf  # noqa: E402
 
 # tensorpack builds TF1-style graphs and runs them in sessions.

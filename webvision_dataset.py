@@ -20,6 +20,8 @@ import time
 import cv2
 import numpy as np
 
+import tfcompat  # before tensorpack imports TensorFlow
+
 from tensorpack.dataflow import (BatchData, DataFlow, LocallyShuffleData, MapData, MultiProcessMapDataZMQ,
                                  MultiThreadMapData, RNGDataFlow)
 from tensorpack.dataflow import imgaug
@@ -69,7 +71,10 @@ class FileList:
             offsets = offsets.astype(np.uint32)
         if num_classes <= 2 ** 15:
             labels = labels.astype(np.int16)
-        return cls(np.frombuffer(blob, dtype=np.uint8), offsets, labels)
+        out = cls(np.frombuffer(blob, dtype=np.uint8), offsets, labels)
+        del offsets, labels
+        tfcompat.release_free_memory()      # the wider temporaries, which forked loaders would share
+        return out
 
     def __len__(self):
         return len(self.labels)
@@ -333,21 +338,6 @@ def _exit_with_parent(poll=1.):
     threading.Thread(target=watch, name='exit-with-parent', daemon=True).start()
 
 
-def _keep_freed_memory():
-    """glibc hands every freed buffer above 128 KB back to the kernel; a loader frees and reallocates
-    each image and each batch (4.8 MB at 224 px), and the page faults of touching them again cost a
-    third of its time (measured: 1,450 -> 2,000 images/s with 2 loaders). Keep them in the heap."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL('libc.so.6')
-    except OSError:
-        return      # not glibc
-    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-    libc.mallopt(m_mmap_threshold, 1 << 30)
-    libc.mallopt(m_trim_threshold, 1 << 30)
-    libc.mallopt(m_top_pad, 64 << 20)
-
-
 class _LoadDecode:
     """Map function of the loaders: [path or encoded bytes, label, index] -> [image, label], or None
     (skipped) for an image that cannot be read or decoded, which is listed in the bad-image log."""
@@ -362,7 +352,7 @@ class _LoadDecode:
             self._watching = os.getpid()
             _exit_with_parent()
             cv2.setNumThreads(1)    # a loader per core already; OpenCV's own threads only contend
-            _keep_freed_memory()
+            tfcompat.keep_freed_memory()    # as the trainer, in case it was not forked from one
         source, label, index = dp
         data, reason = (source, None) if isinstance(source, bytes) else read_image_file(source)
         im = None

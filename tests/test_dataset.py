@@ -200,6 +200,9 @@ def test_crop_decoder_handles_the_web_quirks_like_opencv(tmp_path):
     for name, blob in files.items():
         whole, _ = wd.decode_full(blob)
         im, reason = iu.CenterCropDecoder(112)(blob)
+        if name == 'truncated':         # OpenCV 5 refuses a cut-short JPEG; we keep what is there
+            assert im.shape == (112, 112, 3) and np.abs(im[:40].astype(int) - photo(0, (120, 160))[4:44, 24:136]).mean() < 8
+            continue
         assert (im is None) == (whole is None), name
         if im is not None:
             assert im.shape == (112, 112, 3) and im.dtype == np.uint8

@@ -97,7 +97,8 @@ def test_malformed_line_names_file_line_and_value(tree):
 
 def add_quirky_images(tree):
     """Files with a .jpg name that are PNG, GIF, CMYK, grayscale or cut short (all decodable), and
-    one that is an HTML page; listed in the prepared meta/train.txt."""
+    one that is an HTML page; listed in the prepared meta/train.txt (OpenCV 5 refuses the cut-short
+    one; simplejpeg decodes what is there)."""
     from PIL import Image
     folder = os.path.join(tree, 'google', 'q0003')
     os.makedirs(folder)
