@@ -26,9 +26,10 @@ if 'tensorflow' in sys.modules and os.environ['TF_USE_LEGACY_KERAS'] != '1':
 def keep_freed_memory():
     """glibc hands every freed block above 128 KB back to the kernel, and TensorFlow's CPU
     allocator and our loaders free and reallocate tensors and batches of megabytes every step:
-    touching them again page-faulted, 24 % of a ResNet-50 training run's CPU time went to the kernel
-    (sys 19.3 s of 81 s; 3.4 s with this). Keep freed memory in the heap instead; forked loaders
-    inherit it."""
+    touching them again page-faulted: 24 % of a short ResNet-50 training run's CPU time went to the
+    kernel (sys 19.3 s of 81 s; 10.5 s with this; 3.4 s with the same settings given as
+    MALLOC_MMAP_THRESHOLD_ etc. before the process starts). Keep freed memory in the heap instead;
+    forked loaders inherit it."""
     try:
         import ctypes
         libc = ctypes.CDLL('libc.so.6')
