@@ -72,7 +72,6 @@ class FileList:
         if num_classes <= 2 ** 15:
             labels = labels.astype(np.int16)
         out = cls(np.frombuffer(blob, dtype=np.uint8), offsets, labels)
-        del offsets, labels
         tfcompat.release_free_memory()      # the wider temporaries, which forked loaders would share
         return out
 
@@ -202,8 +201,8 @@ class ClassBalancedSampler:
 
     def epoch(self, rng, chunk=4096):
         cursor = {}
-        for _ in range(0, len(self), chunk):
-            for c in rng.choice(self.classes, min(chunk, len(self))):
+        for start in range(0, len(self), chunk):
+            for c in rng.choice(self.classes, min(chunk, len(self) - start)):
                 lo, hi = self.starts[c], self.starts[c + 1]
                 k = cursor.get(c, 0)
                 if k == 0:
@@ -352,7 +351,6 @@ class _LoadDecode:
             self._watching = os.getpid()
             _exit_with_parent()
             cv2.setNumThreads(1)    # a loader per core already; OpenCV's own threads only contend
-            tfcompat.keep_freed_memory()    # as the trainer, in case it was not forked from one
         source, label, index = dp
         data, reason = (source, None) if isinstance(source, bytes) else read_image_file(source)
         im = None

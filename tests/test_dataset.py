@@ -250,6 +250,7 @@ def test_class_balanced_sampler_draws_classes_uniformly():
     assert len(sampler) == 4 * 500
     draws = np.fromiter(sampler.epoch(np.random.RandomState(0)), dtype=np.int64)
     assert len(draws) == 2000
+    assert sum(1 for _ in sampler.epoch(np.random.RandomState(1), chunk=768)) == 2000   # a partial last chunk
     counts = np.bincount(labels[draws], minlength=5)
     assert counts[3] == 0 and all(400 < c < 600 for c in counts[[0, 1, 2, 4]])
     small = draws[labels[draws] == 2]
