@@ -86,7 +86,8 @@ def get_args_parser():
     a('--export', metavar='DIR', help='write --load as DIR/saved_model (TensorFlow SavedModel, signature '
       'serving_default) and DIR/model.onnx: uint8 BGR images [N, size, size, 3] in, class probabilities out')
     a('--amp', action='store_true', help='mixed precision: float16 with loss scaling on GPUs, bfloat16 on CPUs '
-      '(oneDNN; faster where the CPU has AVX512_BF16 or AMX); variables stay float32')
+      '(oneDNN; pays off with AMX: on a CPU with AVX512_BF16 but no AMX, ResNet-50 inference ran at half '
+      'the float32 speed); variables stay float32')
     a('--xla', action='store_true', help='compile the graph with XLA (auto-clustering)')
     a('--fake', action='store_true', help='train on random uint8 batches and print images/s: the '
       'speed of the compute alone')
@@ -396,9 +397,9 @@ def predict(args):
     names = class_names(num_classes, args.data)
     decode = iu.decoder(False, args.image_size)
     model = make_model(args, num_classes)
-    pred = OfflinePredictor(PredictConfig(model=model, session_init=iu.WeightLoader(args.load, strict=True),
-                                          session_creator=session_creator(args), input_names=['input'],
-                                          output_names=['top5-prob', 'top5']))
+    pred = iu.inference_predictor(PredictConfig(
+        model=model, session_init=iu.WeightLoader(args.load, strict=True), session_creator=session_creator(args),
+        input_names=['input'], output_names=['top5-prob', 'top5']))
     failed = 0
     for path in args.predict:
         im, reason = wd.decode_image(path, decode)
@@ -424,7 +425,11 @@ def export(args):
     saved, onnx_path = os.path.join(args.export, 'saved_model'), os.path.join(args.export, 'model.onnx')
     tmp = os.path.join(args.export, '.saved_model.tmp')
     shutil.rmtree(tmp, ignore_errors=True)
-    frozen = iu.export_inference_graph(config, tmp)
+    frozen = iu.frozen_inference_graph(config)
+    if frozen is None:
+        raise UsageError('--export: the weights of {} exceed {:.2f} GB: too large for one GraphDef (a protobuf, at most 2 GB)'.format(
+            args.load, iu.FREEZE_LIMIT_BYTES / 2 ** 30))
+    iu.write_saved_model(frozen, tmp)
     if os.path.exists(saved):
         shutil.rmtree(saved)
     os.replace(tmp, saved)

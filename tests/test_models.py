@@ -3,6 +3,7 @@ with torchvision's architecture, counted independently here."""
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorpack.tfutils.sessinit import SessionInit
 from tensorpack.tfutils.tower import TowerContext
 
 from resnet_model import BOTTLENECK_DEPTHS, DEPTHS, GROUP_WIDTHS, MODES, ResNetModel, get_block_func
@@ -92,3 +93,48 @@ def test_class_count_sets_the_head():
 def test_invalid_variants_name_the_valid_choices(kwargs, message):
     with pytest.raises(ValueError, match=message):
         get_block_func(**kwargs)
+
+
+class RandomWeights(SessionInit):
+    """The same random weights in every graph, batch norm statistics included (a freshly
+    initialised model's are 0 and 1, which would leave folding nothing to get wrong)."""
+
+    def _run_init(self, sess):
+        rng = np.random.RandomState(0)
+        for v in sorted(tf.compat.v1.global_variables(), key=lambda v: v.op.name):
+            shape = v.shape.as_list()
+            if v.op.name.endswith(('/gamma', '/variance/EMA')):
+                value = rng.uniform(0.5, 1.5, shape)
+            elif v.op.name.endswith('/W'):
+                value = rng.normal(0, np.sqrt(2. / np.prod(shape[:-1])), shape)
+            else:
+                value = rng.normal(0, 0.2, shape)
+            v.load(value.astype(v.dtype.as_numpy_dtype), sess)
+
+
+@pytest.mark.parametrize('depth,mode', [(18, 'resnet'), (18, 'preact'), (18, 'se'), (50, 'resnext')])
+def test_folded_graph_predicts_as_the_model(depth, mode):
+    """Batch norm folded into the convolutions (the graph --eval, --predict and --export run)
+    gives the unfolded graph's probabilities; every batch norm after a convolution is gone."""
+    from tensorpack.predict import OfflinePredictor, PredictConfig
+    from imagenet_utils import frozen_inference_graph
+
+    config = PredictConfig(model=ResNetModel(depth, mode, num_classes=7, data_format='NHWC', image_size=64),
+                           session_init=RandomWeights(), input_names=['input'], output_names=['prob'])
+    x = np.random.RandomState(1).randint(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    plain = OfflinePredictor(config)
+    want = plain(x)[0]
+    unfolded_bns = sum(n.op == 'FusedBatchNormV3' for n in plain.sess.graph.as_graph_def().node)
+    folded = frozen_inference_graph(config)
+    bns = [n for n in folded.node if n.op.startswith('FusedBatchNorm')]
+    # pre-activation blocks normalise sums, not convolution outputs: the second block's of each
+    # group and each group's last (bnlast) stay
+    stay = {'resnet': 0, 'se': 0, 'resnext': 0, 'preact': 8}[mode]
+    assert len(bns) == stay and unfolded_bns > stay
+    assert sum(n.op == 'BiasAdd' for n in folded.node) >= unfolded_bns - stay
+    with tf.Graph().as_default() as graph:
+        tf.import_graph_def(folded, name='')
+        with tf.compat.v1.Session() as sess:
+            got = sess.run('prob:0', {'input:0': x})
+    assert want.std() > 1e-3        # not a flat output, which any graph could match
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
