@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""ResNet training and inference images/s on this machine: ours (tensorpack graph, the driver's
-CPU settings) beside Keras 3's keras.applications model with the same input and classes, each in
-its own process, measured in the same run. Prints a table with the ratios.
+"""ResNet training and inference images/s on this machine: ours (the driver's CPU settings; inference
+through the folded, frozen graph that --eval, --predict and --export use) beside Keras 3's
+keras.applications model with the same input and classes, each framework in its own process,
+measured in the same run; our inference also beside our own graph without batch-norm folding.
 
-  bench/model_speed.py [--depth 50] [--batch 32] [--steps 10] [--repeats 3]
+Each process builds its model once, runs warm-up steps, then times --repeats segments of --steps
+steps each: the figures are the median and spread of those segments.
+
+  bench/model_speed.py [--depth 50] [--batch 32] [--steps 2] [--repeats 3]
 """
 import argparse
 import json
@@ -16,114 +20,154 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 KERAS_MODELS = {50: 'ResNet50', 101: 'ResNet101', 152: 'ResNet152'}
+WARMUP = 2
 
 
-def _timed(step, steps, warmup=2):
+def _segments(step, steps, repeats, warmup=WARMUP):
+    """Seconds of each of ``repeats`` runs of ``steps`` calls, after ``warmup`` calls."""
     for _ in range(warmup):
         step()
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return time.perf_counter() - t
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        times.append(time.perf_counter() - t)
+    return times
 
 
-def run_ours(kind, depth, batch, steps, size, classes):
+def _trained_like_weights():
+    """A SessionInit: random weights whose batch-norm statistics are not a fresh model's 0 and 1
+    (those fold to zero biases, which TensorFlow drops, changing which ops it fuses)."""
+    import numpy as np
+    import tensorflow as tf
+    from tensorpack.tfutils.sessinit import SessionInit
+
+    class Init(SessionInit):
+        def _run_init(self, sess):
+            sess.run(tf.compat.v1.global_variables_initializer())
+            rng = np.random.RandomState(0)
+            for v in tf.compat.v1.global_variables():
+                if v.op.name.endswith(('/beta', '/mean/EMA')):
+                    v.load(rng.normal(0, 0.1, v.shape.as_list()).astype('float32'), sess)
+    return Init()
+
+
+def run_ours(kind, args):
     sys.path.insert(0, ROOT)
     import numpy as np
     import tfcompat  # noqa: F401
     from tensorpack import QueueInput, SimpleTrainer, TrainConfig, launch_train_with_config
-    from tensorpack.callbacks import RunUpdateOps
+    from tensorpack.callbacks import Callback, RunUpdateOps
     from tensorpack.predict import OfflinePredictor, PredictConfig
     import imagenet_utils as iu
     import webvision_dataset as wd
     from resnet_model import ResNetModel
 
-    model = ResNetModel(depth, 'resnet', num_classes=classes, data_format='NHWC', image_size=size)
+    model = ResNetModel(args.depth, 'resnet', num_classes=args.classes, data_format='NHWC', image_size=args.size)
     creator = iu.CPUSessionCreator()
-    if kind == 'infer':
-        pred = OfflinePredictor(PredictConfig(model=model, session_creator=creator,
-                                              input_names=['input'], output_names=['prob']))
-        x = np.random.RandomState(0).randint(0, 256, (batch, size, size, 3), dtype=np.uint8)
-        return _timed(lambda: pred(x), steps)
-    meter = iu.Throughput(batch, warmup_steps=2)
+    if kind in ('infer', 'infer-unfolded'):
+        config = PredictConfig(model=model, session_creator=creator, session_init=_trained_like_weights(),
+                               input_names=['input'], output_names=['prob'])
+        pred = iu.inference_predictor(config) if kind == 'infer' else OfflinePredictor(config)
+        x = np.random.RandomState(0).randint(0, 256, (args.batch, args.size, args.size, 3), dtype=np.uint8)
+        return _segments(lambda: pred(x), args.steps, args.repeats)
+
+    class StepTimes(Callback):
+        def _before_train(self):
+            self.times = []
+
+        def _trigger_step(self):
+            self.times.append(time.perf_counter())
+    clock = StepTimes()
     launch_train_with_config(TrainConfig(
-        model=model, data=QueueInput(wd.FakeImageData(batch, size, classes)), session_creator=creator,
-        callbacks=[meter], extra_callbacks=[RunUpdateOps()], monitors=[], steps_per_epoch=steps + 2,
-        max_epoch=1), SimpleTrainer())
-    return batch * steps / meter.images_per_sec
+        model=model, data=QueueInput(wd.FakeImageData(args.batch, args.size, args.classes)),
+        session_creator=creator, callbacks=[clock], extra_callbacks=[RunUpdateOps()], monitors=[],
+        steps_per_epoch=WARMUP + args.steps * args.repeats, max_epoch=1), SimpleTrainer())
+    marks = clock.times[WARMUP - 1::args.steps]
+    return [b - a for a, b in zip(marks, marks[1:])]
 
 
-def run_keras(kind, depth, batch, steps, size, classes, jit):
+def run_keras(kind, args, jit):
     os.environ.pop('TF_USE_LEGACY_KERAS', None)
     import numpy as np
     import keras
-    model = getattr(keras.applications, KERAS_MODELS[depth])(weights=None, input_shape=(size, size, 3),
-                                                             classes=classes)
+    import tensorflow as tf
+    size, classes = args.size, args.classes
+    model = getattr(keras.applications, KERAS_MODELS[args.depth])(weights=None, input_shape=(size, size, 3),
+                                                                  classes=classes)
     rng = np.random.RandomState(0)
-    x = rng.uniform(0, 255, (batch, size, size, 3)).astype('float32')
-    y = rng.randint(0, classes, (batch,))
+    x = rng.uniform(0, 255, (args.batch, size, size, 3)).astype('float32')
+    y = rng.randint(0, classes, (args.batch,))
     if kind == 'infer':
-        fn = keras.ops.convert_to_tensor
-        xt = fn(x)
-        import tensorflow as tf
+        xt = keras.ops.convert_to_tensor(x)
         call = tf.function(lambda t: model(t, training=False), jit_compile=jit)
-        return _timed(lambda: call(xt).numpy(), steps)
+        return _segments(lambda: call(xt).numpy(), args.steps, args.repeats)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
                   loss='sparse_categorical_crossentropy', jit_compile=jit)
-    return _timed(lambda: model.train_on_batch(x, y), steps)
+    return _segments(lambda: model.train_on_batch(x, y), args.steps, args.repeats)
 
 
 def measure(args, who, kind, extra=()):
-    """images/s from a fresh process, so that the two frameworks never share one."""
-    cmd = [sys.executable, os.path.abspath(__file__), '--child', who, kind, '--depth', str(args.depth),
-           '--batch', str(args.batch), '--steps', str(args.steps), '--size', str(args.size)] + list(extra)
+    """images/s of each timed segment, from a fresh process, so that the two frameworks never
+    share one."""
+    cmd = [sys.executable, os.path.abspath(__file__), '--child', who, kind] + [
+        '--{}={}'.format(k, getattr(args, k)) for k in ('depth', 'batch', 'steps', 'size', 'classes', 'repeats')]
     env = dict(os.environ)
     if who == 'keras':
         env.pop('TF_USE_LEGACY_KERAS', None)
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    out = subprocess.run(cmd + list(extra), env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError('{} {} failed:\n{}'.format(who, kind, out.stderr[-3000:]))
     seconds = json.loads(out.stdout.strip().splitlines()[-1])['seconds']
-    return args.batch * args.steps / seconds
+    return [args.batch * args.steps / s for s in seconds]
+
+
+def keras_best(args, kind):
+    """Keras 3 at its best setting here: XLA on or off, whichever has the higher median."""
+    runs = {jit: measure(args, 'keras', kind, ['--jit', jit]) for jit in ('on', 'off')}
+    jit = max(runs, key=lambda j: statistics.median(runs[j]))
+    return runs[jit], 'XLA ' + jit, {j: round(statistics.median(v), 2) for j, v in runs.items()}
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--depth', type=int, default=50, choices=sorted(KERAS_MODELS))
     p.add_argument('--batch', type=int, default=32)
-    p.add_argument('--steps', type=int, default=10)
+    p.add_argument('--steps', type=int, default=2, help='steps per timed segment')
     p.add_argument('--size', type=int, default=224)
     p.add_argument('--classes', type=int, default=1000)
-    p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--repeats', type=int, default=3, help='timed segments per process')
     p.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
-    p.add_argument('--jit', choices=('auto', 'on', 'off'), default='auto', help=argparse.SUPPRESS)
+    p.add_argument('--jit', choices=('on', 'off'), default='off', help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         who, kind = args.child
-        if who == 'ours':
-            sec = run_ours(kind, args.depth, args.batch, args.steps, args.size, args.classes)
-        else:
-            jit = {'auto': 'auto', 'on': True, 'off': False}[args.jit]
-            if kind == 'infer' and jit == 'auto':
-                jit = False
-            sec = run_keras(kind, args.depth, args.batch, args.steps, args.size, args.classes, jit)
+        sec = run_ours(kind, args) if who == 'ours' else run_keras(kind, args, args.jit == 'on')
         print(json.dumps({'seconds': sec}))
         return
     from common import figure, report
-    rows, peak, how = [], *peak_flops()
+    peak, how = peak_flops()
+    name = 'ResNet-{} {} batch {} ({} px)'
+    rows, keras_settings, ours_runs = [], {}, {}
     for kind in ('train', 'infer'):
-        ours = [measure(args, 'ours', kind) for _ in range(args.repeats)]
-        # Keras 3 "best settings": XLA on or off, whichever is faster here.
-        keras = max(([measure(args, 'keras', kind, ['--jit', j]) for _ in range(args.repeats)]
-                     for j in ('on', 'off')), key=statistics.median)
+        ours = ours_runs[kind] = measure(args, 'ours', kind)
+        keras, setting, keras_settings[kind] = keras_best(args, kind)
         flops = FORWARD_FLOPS[args.depth] * (args.size / 224.) ** 2 * (3 if kind == 'train' else 1)
-        rows.append(figure('ResNet-{} {} batch {} ({} px)'.format(args.depth, kind, args.batch, args.size), 'images/s',
-                           ours, "Keras 3 keras.applications, best of XLA on/off", keras,
+        rows.append(figure(name.format(args.depth, kind, args.batch, args.size), 'images/s', ours,
+                           'Keras 3 keras.applications, its best: ' + setting, keras,
                            note='ours at {:.0%} of peak, Keras at {:.0%}'.format(
                                statistics.median(ours) * flops / peak, statistics.median(keras) * flops / peak)))
-    report(__file__, rows, extra={'peak float32 rate': how,
-                                  'work per image': 'forward {:.1f} GFLOP (2 x {:.2f} G multiply-adds), training '
-                                  '3x forward'.format(FORWARD_FLOPS[args.depth] / 1e9, FORWARD_FLOPS[args.depth] / 2e9)})
+    unfolded = measure(args, 'ours', 'infer-unfolded')
+    rows.append(figure(name.format(args.depth, 'infer', args.batch, args.size), 'images/s',
+                       ours_runs['infer'], 'ours, batch norm not folded', unfolded))
+    report(__file__, rows, extra={
+        'peak float32 rate': how,
+        'work per image': 'forward {:.1f} GFLOP (2 x {:.2f} G multiply-adds), training 3x forward'.format(
+            FORWARD_FLOPS[args.depth] / 1e9, FORWARD_FLOPS[args.depth] / 2e9),
+        'Keras images/s by XLA setting': json.dumps(keras_settings),
+        'runs': '{} timed segments of {} steps after {} warm-up steps, one process per framework and '
+                'setting'.format(args.repeats, args.steps, WARMUP)})
 
 
 # multiply-adds x 2 of one 224x224 forward pass (He et al. 2016, Table 1)

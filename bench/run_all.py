@@ -23,7 +23,7 @@ BENCHMARKS = [
     ('dataflow_speed', ['--repeats', '3'], ['--repeats', '1', '--images', '600']),
     ('scoring_speed', ['--repeats', '3'], ['--repeats', '1', '--predictions', '30000']),
     ('filelist_memory', ['--repeats', '1'], ['--repeats', '1', '--lines', '1000000']),
-    ('model_speed', ['--repeats', '3', '--steps', '4'], ['--repeats', '1', '--steps', '2', '--size', '112']),
+    ('model_speed', ['--repeats', '3', '--steps', '2'], ['--repeats', '1', '--steps', '1', '--size', '112']),
     ('convert_wsl', ['--repeats', '2'], ['--repeats', '1', '--arch', 'resnext50_32x4d']),
 ]
 
