@@ -12,6 +12,7 @@ steps each: the figures are the median and spread of those segments.
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -21,19 +22,25 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 KERAS_MODELS = {50: 'ResNet50', 101: 'ResNet101', 152: 'ResNet152'}
 WARMUP = 2
+KERNEL_SHARE = {}
+
+
+def _clock():
+    """(wall, user CPU, kernel CPU) seconds of this process so far."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), r.ru_utime, r.ru_stime
 
 
 def _segments(step, steps, repeats, warmup=WARMUP):
-    """Seconds of each of ``repeats`` runs of ``steps`` calls, after ``warmup`` calls."""
+    """The _clock() readings around ``repeats`` runs of ``steps`` calls, after ``warmup`` calls."""
     for _ in range(warmup):
         step()
-    times = []
+    marks = [_clock()]
     for _ in range(repeats):
-        t = time.perf_counter()
         for _ in range(steps):
             step()
-        times.append(time.perf_counter() - t)
-    return times
+        marks.append(_clock())
+    return marks
 
 
 def _trained_like_weights():
@@ -78,14 +85,13 @@ def run_ours(kind, args):
             self.times = []
 
         def _trigger_step(self):
-            self.times.append(time.perf_counter())
+            self.times.append(_clock())
     clock = StepTimes()
     launch_train_with_config(TrainConfig(
         model=model, data=QueueInput(wd.FakeImageData(args.batch, args.size, args.classes)),
         session_creator=creator, callbacks=[clock], extra_callbacks=[RunUpdateOps()], monitors=[],
         steps_per_epoch=WARMUP + args.steps * args.repeats, max_epoch=1), SimpleTrainer())
-    marks = clock.times[WARMUP - 1::args.steps]
-    return [b - a for a, b in zip(marks, marks[1:])]
+    return clock.times[WARMUP - 1::args.steps]
 
 
 def run_keras(kind, args, jit):
@@ -110,7 +116,7 @@ def run_keras(kind, args, jit):
 
 def measure(args, who, kind, extra=()):
     """images/s of each timed segment, from a fresh process, so that the two frameworks never
-    share one."""
+    share one. Records the kernel's share of the CPU time of those segments in KERNEL_SHARE."""
     cmd = [sys.executable, os.path.abspath(__file__), '--child', who, kind] + [
         '--{}={}'.format(k, getattr(args, k)) for k in ('depth', 'batch', 'steps', 'size', 'classes', 'repeats')]
     env = dict(os.environ)
@@ -119,8 +125,9 @@ def measure(args, who, kind, extra=()):
     out = subprocess.run(cmd + list(extra), env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError('{} {} failed:\n{}'.format(who, kind, out.stderr[-3000:]))
-    seconds = json.loads(out.stdout.strip().splitlines()[-1])['seconds']
-    return [args.batch * args.steps / s for s in seconds]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    KERNEL_SHARE[' '.join((who, kind) + tuple(extra))] = round(result['kernel_share'], 3)
+    return [args.batch * args.steps / s for s in result['seconds']]
 
 
 def keras_best(args, kind):
@@ -143,8 +150,10 @@ def main():
     args = p.parse_args()
     if args.child:
         who, kind = args.child
-        sec = run_ours(kind, args) if who == 'ours' else run_keras(kind, args, args.jit == 'on')
-        print(json.dumps({'seconds': sec}))
+        marks = run_ours(kind, args) if who == 'ours' else run_keras(kind, args, args.jit == 'on')
+        (_, user0, sys0), (_, user1, sys1) = marks[0], marks[-1]
+        print(json.dumps({'seconds': [b[0] - a[0] for a, b in zip(marks, marks[1:])],
+                          'kernel_share': (sys1 - sys0) / max(user1 - user0 + sys1 - sys0, 1e-9)}))
         return
     from common import figure, report
     peak, how = peak_flops()
@@ -166,6 +175,7 @@ def main():
         'work per image': 'forward {:.1f} GFLOP (2 x {:.2f} G multiply-adds), training 3x forward'.format(
             FORWARD_FLOPS[args.depth] / 1e9, FORWARD_FLOPS[args.depth] / 2e9),
         'Keras images/s by XLA setting': json.dumps(keras_settings),
+        'kernel (sys) share of CPU time in the timed steps': json.dumps(KERNEL_SHARE),
         'runs': '{} timed segments of {} steps after {} warm-up steps, one process per framework and '
                 'setting'.format(args.repeats, args.steps, WARMUP)})
 
