@@ -138,3 +138,19 @@ def test_folded_graph_predicts_as_the_model(depth, mode):
             got = sess.run('prob:0', {'input:0': x})
     assert want.std() > 1e-3        # not a flat output, which any graph could match
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_weights_too_large_to_freeze_predict_unfolded(monkeypatch):
+    import imagenet_utils as iu
+    from tensorpack.predict import OfflinePredictor, PredictConfig
+
+    config = PredictConfig(model=ResNetModel(18, num_classes=7, data_format='NHWC', image_size=32),
+                           session_init=RandomWeights(), input_names=['input'], output_names=['prob'])
+    x = np.random.RandomState(1).randint(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    folded = iu.inference_predictor(config)
+    assert isinstance(folded, iu.GraphDefPredictor)
+    monkeypatch.setattr(iu, 'FREEZE_LIMIT_BYTES', 11 * 2 ** 20)     # ResNet-18's 46 MB exceed it
+    assert iu.frozen_inference_graph(config) is None
+    plain = iu.inference_predictor(config)
+    assert type(plain) is OfflinePredictor
+    np.testing.assert_allclose(plain(x)[0], folded(x)[0], rtol=1e-4, atol=1e-6)
