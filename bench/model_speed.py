@@ -159,19 +159,25 @@ def main():
     peak, how = peak_flops()
     name = 'ResNet-{} {} batch {} ({} px)'
     rows, keras_settings, ours_runs = [], {}, {}
+    sgemm = []
     for kind in ('train', 'infer'):
+        sgemm.append(sgemm_rate())
         ours = ours_runs[kind] = measure(args, 'ours', kind)
         keras, setting, keras_settings[kind] = keras_best(args, kind)
+        sgemm.append(sgemm_rate())
         flops = FORWARD_FLOPS[args.depth] * (args.size / 224.) ** 2 * (3 if kind == 'train' else 1)
+        o, k, m = statistics.median(ours) * flops, statistics.median(keras) * flops, statistics.median(sgemm)
         rows.append(figure(name.format(args.depth, kind, args.batch, args.size), 'images/s', ours,
                            'Keras 3 keras.applications, its best: ' + setting, keras,
-                           note='ours at {:.0%} of peak, Keras at {:.0%}'.format(
-                               statistics.median(ours) * flops / peak, statistics.median(keras) * flops / peak)))
+                           note='ours at {:.0%} of peak and {:.0%} of the sgemm rate, Keras at {:.0%} and '
+                           '{:.0%}'.format(o / peak, o / m, k / peak, k / m)))
     unfolded = measure(args, 'ours', 'infer-unfolded')
     rows.append(figure(name.format(args.depth, 'infer', args.batch, args.size), 'images/s',
                        ours_runs['infer'], 'ours, batch norm not folded', unfolded))
     report(__file__, rows, extra={
         'peak float32 rate': how,
+        'measured float32 matrix product (numpy, 4096x4096, all cores)': ', '.join(
+            '{:.0f}'.format(r / 1e9) for r in sgemm) + ' GFLOP/s (before and after each kind; median used)',
         'work per image': 'forward {:.1f} GFLOP (2 x {:.2f} G multiply-adds), training 3x forward'.format(
             FORWARD_FLOPS[args.depth] / 1e9, FORWARD_FLOPS[args.depth] / 2e9),
         'Keras images/s by XLA setting': json.dumps(keras_settings),
@@ -182,6 +188,21 @@ def main():
 
 # multiply-adds x 2 of one 224x224 forward pass (He et al. 2016, Table 1)
 FORWARD_FLOPS = {50: 2 * 4.1e9, 101: 2 * 7.8e9, 152: 2 * 11.5e9}
+
+
+def sgemm_rate(n=4096, runs=3):
+    """FLOP/s of numpy's float32 matrix product (OpenBLAS, all cores), the best of ``runs``: what
+    this machine reaches on the densest work there is, measured beside the models (the VM's speed
+    varies between runs, the nominal peak does not)."""
+    import numpy as np
+    a, b = (np.random.RandomState(i).rand(n, n).astype(np.float32) for i in (0, 1))
+    a @ b
+    best = float('inf')
+    for _ in range(runs):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2. * n ** 3 / best
 
 
 def peak_flops():
