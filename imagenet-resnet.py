@@ -23,8 +23,7 @@ from types import SimpleNamespace
 import tfcompat  # noqa: F401  (sets up TensorFlow for tensorpack; must precede it)
 from tensorpack import QueueInput, SimpleTrainer, SyncMultiGPUTrainerReplicated, TrainConfig, logger
 from tensorpack import launch_train_with_config
-from tensorpack.predict import OfflinePredictor, PredictConfig
-from tensorpack.tfutils.sesscreate import NewSessionCreator
+from tensorpack.predict import PredictConfig
 from tensorpack.callbacks import DataParallelInferenceRunner, EstimatedTimeLeft, InferenceRunner
 
 import imagenet_utils as iu
@@ -171,9 +170,7 @@ def session_creator(args):
     if not on_gpu(args):
         return iu.CPUSessionCreator(args.threads, amp=args.amp, xla=args.xla)
     if args.amp or args.xla:
-        creator = NewSessionCreator(config=iu.session_config(gpu=True, amp=args.amp, xla=args.xla))
-        creator.user_provided_config = True
-        return creator
+        return iu.ConfiguredSessionCreator(iu.session_config(gpu=True, amp=args.amp, xla=args.xla))
     return None
 
 
@@ -181,9 +178,7 @@ def cluster_session_creator(args):
     """Starts this worker's TensorFlow server; its sessions run on it."""
     config = iu.session_config(args.threads, on_gpu(args), args.amp, args.xla)
     server, config = args.cluster.start_server(config)
-    creator = NewSessionCreator(target=server.target, config=config)
-    creator.user_provided_config = True
-    return creator
+    return iu.ConfiguredSessionCreator(config, target=server.target)
 
 
 def resume_point(logdir, steps_per_epoch):

@@ -578,12 +578,17 @@ def session_config(threads=None, gpu=False, amp=False, xla=False):
     return conf
 
 
-class CPUSessionCreator(NewSessionCreator):
-    """NewSessionCreator with session_config(), without tensorpack's warning about custom configs
-    (it concerns GPUs initialised too early)."""
+class ConfiguredSessionCreator(NewSessionCreator):
+    """NewSessionCreator with a config of ours (session_config()), without tensorpack's warning about
+    custom configs (it concerns GPUs initialised too early); ``target``: a server's, for clusters."""
 
+    def __init__(self, config, target=''):
+        self.target, self.config, self.user_provided_config = target, config, True
+
+
+class CPUSessionCreator(ConfiguredSessionCreator):
     def __init__(self, threads=None, amp=False, xla=False):
-        self.target, self.config, self.user_provided_config = '', session_config(threads, False, amp, xla), True
+        super().__init__(session_config(threads, False, amp, xla))
 
 
 class Throughput(Callback):

@@ -132,7 +132,7 @@ def test_folded_graph_predicts_as_the_model(depth, mode):
     stay = {'resnet': 0, 'se': 0, 'resnext': 0, 'preact': 8}[mode]
     assert len(bns) == stay and unfolded_bns > stay
     assert sum(n.op == 'BiasAdd' for n in folded.node) >= unfolded_bns - stay
-    with tf.Graph().as_default() as graph:
+    with tf.Graph().as_default():
         tf.import_graph_def(folded, name='')
         with tf.compat.v1.Session() as sess:
             got = sess.run('prob:0', {'input:0': x})
