@@ -1,6 +1,7 @@
 """utils/download.sh against an HTTP server on 127.0.0.1 serving small made-up WebVision archives;
 one drops the connection half-way the first time it is fetched."""
 import io
+import shutil
 import os
 import subprocess
 import sys
@@ -17,13 +18,16 @@ from conftest import ROOT
 SCRIPT = os.path.join(ROOT, 'utils', 'download.sh')
 
 
-def tar_bytes(members):
+def tar_bytes(members, special=()):
+    """A tar of regular files {name: bytes}, then the TarInfo headers in ``special`` as they are."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode='w') as t:
+    with tarfile.open(fileobj=buf, mode='w', format=tarfile.GNU_FORMAT) as t:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             t.addfile(info, io.BytesIO(data))
+        for info in special:
+            t.addfile(info, io.BytesIO(b'x' * info.size) if info.size else None)
     return buf.getvalue()
 
 
@@ -55,8 +59,9 @@ def webvision_files():
 class Server:
     """Serves files with HEAD and Range support; ``drop`` names files cut off once, half-way."""
 
-    def __init__(self, files, drop=()):
+    def __init__(self, files, drop=(), ranges=True, length=None):
         self.files, self.drop, self.requests = files, set(drop), []
+        self.ranges, self.length = ranges, length or {}     # length: name -> Content-Length sent
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,15 +81,16 @@ class Server:
                     self.send_error(404)
                     return
                 data, start = server.files[name], 0
-                rng = self.headers.get('Range')
+                rng = self.headers.get('Range') if server.ranges else None
                 if rng:
                     start = int(rng.split('=')[1].split('-')[0])
                     self.send_response(206)
                     self.send_header('Content-Range', 'bytes {}-{}/{}'.format(start, len(data) - 1, len(data)))
                 else:
                     self.send_response(200)
-                self.send_header('Content-Length', str(len(data) - start))
-                self.send_header('Accept-Ranges', 'bytes')
+                self.send_header('Content-Length', server.length.get(name, str(len(data) - start)))
+                if server.ranges:
+                    self.send_header('Accept-Ranges', 'bytes')
                 self.end_headers()
                 if not body:
                     return
@@ -112,9 +118,10 @@ def server():
     s.close()
 
 
-def download(url, dest, retries='1'):
+def download(url, dest, retries='1', **env_vars):
     env = dict(os.environ, WEBVISION_MIRROR=url, WEBVISION_RETRIES=retries, WEBVISION_RETRY_WAIT='0',
                WEBVISION_TRAIN_ARCHIVES='2', PYTHON=sys.executable)
+    env.update(env_vars)
     return subprocess.run(['bash', SCRIPT, '--dest', dest], capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -175,3 +182,102 @@ def test_not_enough_disk_is_refused_before_downloading(tmp_path):
         s.close()
     assert proc.returncode == 1 and 'not enough disk space' in proc.stderr
     assert not any(r[0] == 'GET' for r in s.requests)
+
+
+def serve_and_download(files, tmp_path, **server_kwargs):
+    s = Server(files, **server_kwargs)
+    try:
+        return download(s.url, str(tmp_path / 'wv')), s
+    finally:
+        s.close()
+
+
+def test_hostile_content_length_is_refused_not_evaluated(tmp_path):
+    marker = tmp_path / 'owned'
+    hostile = '0*BASH_VERSINFO[$(touch {})]'.format(marker)
+    proc, s = serve_and_download(webvision_files(), tmp_path, length={'info.tar': hostile})
+    assert proc.returncode == 1 and not marker.exists()
+    assert 'error: the Content-Length of' in proc.stderr and hostile in proc.stderr, proc.stderr
+    assert not any(r[0] == 'GET' for r in s.requests)            # refused before downloading anything
+
+
+def test_hostile_environment_numbers_are_refused(tmp_path):
+    marker = tmp_path / 'owned'
+    for var in ('WEBVISION_TRAIN_ARCHIVES', 'WEBVISION_RETRIES', 'WEBVISION_RETRY_WAIT'):
+        proc = download('http://127.0.0.1:9', str(tmp_path / 'wv'), **{var: 'x[$(touch {})]'.format(marker)})
+        assert not marker.exists()
+        assert proc.returncode == 1 and 'error: {} must be a whole number'.format(var) in proc.stderr, proc.stderr
+    assert not marker.exists()
+
+
+def special(name, kind, size=0, mode=0o644, uname='root'):
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.mode, info.uname = kind, size, mode, uname
+    info.devmajor, info.devminor = 1, 3                          # /dev/null's numbers
+    return info
+
+
+def test_archives_with_devices_fifos_links_or_setuid_files_are_refused(tmp_path):
+    for bad, says in ((special('info/null', tarfile.CHRTYPE), "'info/null' is a character device"),
+                      (special('info/sda', tarfile.BLKTYPE), "'info/sda' is a block device"),
+                      (special('info/pipe', tarfile.FIFOTYPE), "'info/pipe' is a FIFO"),
+                      (special('info/x.txt', tarfile.SYMTYPE), "'info/x.txt' is a symbolic link"),
+                      (special('a b 1 2 3 ../../x', tarfile.REGTYPE, 2, uname='a b c'), 'outside the destination')):
+        files = webvision_files()
+        files['info.tar'] = tar_bytes({'info/synsets.txt': b'n1 a\n'}, special=[bad])
+        proc, _ = serve_and_download(files, tmp_path)
+        assert proc.returncode == 1 and says in proc.stderr, proc.stderr
+        assert 'removed it' in proc.stderr
+        assert not os.path.exists(str(tmp_path / 'wv' / 'info'))          # nothing of it extracted
+        assert not os.path.exists(str(tmp_path / 'wv' / '.partial' / 'info.tar'))
+        assert not os.path.exists(str(tmp_path / 'x'))
+
+
+def test_setuid_bits_and_owners_are_not_restored(tmp_path):
+    files = webvision_files()
+    suid = special('info/tool', tarfile.REGTYPE, size=3, mode=0o6777, uname='nobody')
+    suid.uid = suid.gid = 12345
+    files['info.tar'] = tar_bytes(_members(files['info.tar']), special=[suid])
+    proc, _ = serve_and_download(files, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    st = os.stat(str(tmp_path / 'wv' / 'info' / 'tool'))
+    assert not st.st_mode & 0o7022 and st.st_uid != 12345 and st.st_gid != 12345
+
+
+def _members(data):
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        return {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isreg()}
+
+
+def test_mirror_without_range_support_restarts_the_file_from_zero(tmp_path):
+    files = webvision_files()
+    s = Server(files, drop={'webvision_train_01.tar'}, ranges=False)
+    try:
+        dest = str(tmp_path / 'wv')
+        first = download(s.url, dest)
+        assert first.returncode == 1
+        assert os.path.getsize(os.path.join(dest, '.partial', 'webvision_train_01.tar')) > 0
+        second = download(s.url, dest)
+    finally:
+        s.close()
+    assert second.returncode == 0, second.stderr
+    assert 'does not support resuming' in second.stderr and 'from the start' in second.stderr
+    assert os.path.isfile(os.path.join(dest, 'flickr', 'q0002', '000001.jpg'))
+
+
+def test_archive_that_is_not_whole_is_removed_and_says_so(tmp_path):
+    files = webvision_files()
+    whole = files['val_images_resized.tar']
+    files['val_images_resized.tar'] = whole[:512 + 100]              # header + part of the image
+    proc, _ = serve_and_download(files, tmp_path)
+    assert proc.returncode == 1 and 'whole' in proc.stderr and 'removed it' in proc.stderr, proc.stderr
+    assert not os.path.exists(str(tmp_path / 'wv' / '.partial' / 'val_images_resized.tar'))
+    assert not os.path.exists(str(tmp_path / 'wv' / 'val_images_resized'))
+
+
+def test_download_script_passes_shellcheck():
+    shellcheck = shutil.which('shellcheck')
+    if shellcheck is None:
+        pytest.skip('shellcheck is not installed (Debian package shellcheck; .ci/run installs it)')
+    proc = subprocess.run([shellcheck, '--severity=style', SCRIPT], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout

@@ -3,18 +3,30 @@
 #
 #   utils/download.sh [--dest DIR] [--no-prepare]
 #
-# Resumes partial files (curl -C -), retries with back-off (the server reboots every midnight,
-# Zurich time), skips files already complete (DEST/.done/NAME), checks free disk space first,
-# checks that each archive is whole (tar lists it to the end) before extracting it, refuses
-# archive members that would land outside DEST (absolute paths, "..", links), and deletes each
-# archive once extracted.
+# Resumes partial files (curl -C -; a mirror that ignores HTTP Range gets the file again from
+# zero), retries with back-off (the server reboots every midnight, Zurich time), skips files
+# already complete (DEST/.done/NAME), checks free disk space first, and extracts each archive with
+# utils/safe_extract.py: whole archives only, regular files and folders only (no links, devices,
+# FIFOs; no owners or permission bits restored), nothing outside DEST. Deletes each archive once
+# extracted. Nothing a mirror sends is trusted: sizes must be plain decimal numbers.
 #
 # Environment: WEBVISION_MIRROR   base address serving every file (default: the official server)
 #              WEBVISION_RETRIES  attempts per file (default 8); WEBVISION_RETRY_WAIT first
 #                                 wait in seconds, doubled each time (default 30, at most 1 hour)
 #              WEBVISION_TRAIN_ARCHIVES  how many train archives (default 33: _00 .. _32)
-#              PYTHON             interpreter for the preparation (default: python3)
+#              PYTHON             interpreter for extraction and preparation (default: python3)
 set -euo pipefail
+
+die() {  # die MESSAGE: the one way this script fails on bad input
+    echo "error: $*" >&2
+    exit 1
+}
+
+# is_count NAME VALUE MAX_DIGITS: VALUE must be a plain decimal number (nothing from outside
+# reaches shell arithmetic otherwise: "0*x[$(cmd)]" would run cmd).
+is_count() {
+    [[ "$2" =~ ^[0-9]{1,$3}$ ]] || die "$1 must be a whole number of at most $3 digits, got '$2'"
+}
 
 dest=.
 prepare=1
@@ -22,17 +34,22 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --dest) dest="${2:?--dest needs a folder}"; shift 2 ;;
         --no-prepare) prepare=0; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (expected --dest DIR or --no-prepare)" >&2; exit 2 ;;
     esac
 done
 
 here="$(cd "$(dirname "$0")" && pwd)"
+python="${PYTHON:-python3}"
 train_base="${WEBVISION_MIRROR:-https://data.vision.ee.ethz.ch/aeirikur/webvision2018}"
 other_base="${WEBVISION_MIRROR:-https://data.vision.ee.ethz.ch/cvl/webvision2018}"
 retries="${WEBVISION_RETRIES:-8}"
 wait_s="${WEBVISION_RETRY_WAIT:-30}"
 n_train="${WEBVISION_TRAIN_ARCHIVES:-33}"
+is_count WEBVISION_RETRIES "$retries" 4
+is_count WEBVISION_RETRY_WAIT "$wait_s" 5
+is_count WEBVISION_TRAIN_ARCHIVES "$n_train" 3
+retries=$((10#$retries)) wait_s=$((10#$wait_s)) n_train=$((10#$n_train))
 
 mkdir -p "$dest/.done" "$dest/.partial"
 
@@ -59,8 +76,11 @@ with_retries() {  # with_retries DESCRIPTION COMMAND...: runs COMMAND until it s
     done
 }
 
-remote_size() {  # prints the Content-Length of URL (empty if the server gives none)
-    curl -fsSLI "$1" | tr -d '\r' | awk 'tolower($1) == "content-length:" { n = $2 } END { print n }'
+size=""
+ask_size() {  # ask_size URL: sets $size to the server's Content-Length; fails if it gives none
+    size="$(curl -fsSLI "$1" | tr -d '\r' | awk 'tolower($1) == "content-length:" {
+        n = $0; sub(/^[^:]*:[ \t]*/, "", n); sub(/[ \t]+$/, "", n) } END { print n }')"
+    [ -n "$size" ]
 }
 
 # Free space: what is left to fetch, twice (the archive and what it extracts to).
@@ -69,29 +89,33 @@ need=0
 for url in "${files[@]}"; do
     name="$(basename "$url")"
     [ -e "$dest/.done/$name" ] && continue
-    size=""
-    with_retries "asking the size of $name" eval 'size="$(remote_size "$url")"; [ -n "$size" ]'
+    with_retries "asking the size of $name" ask_size "$url" || exit 1
+    is_count "the Content-Length of $url" "$size" 18
+    size=$((10#$size))
     sizes[$name]="$size"
     have=0
     [ -f "$dest/.partial/$name" ] && have="$(stat -c %s "$dest/.partial/$name")"
+    [ "$have" -gt "$size" ] && have=0      # larger than the file: it is downloaded again
     need=$((need + 2 * (size - have)))
 done
 avail="$(df -P -B1 "$dest" | awk 'NR == 2 { print $4 }')"
+is_count "the free space df reports for $dest" "$avail" 20
 if [ "$need" -gt "$avail" ]; then
     echo "not enough disk space in $dest: need $need bytes, $avail available" >&2
     exit 1
 fi
 
-check_members() {  # refuses members outside the destination, and links (-P: list names unaltered)
-    local archive="$1" bad
-    bad="$(tar -tvPf "$archive" | awk '$1 ~ /^[lh]/ { print "link: " $0; next }
-        { name = $0; for (i = 0; i < 5; i++) sub(/^[^ ]+ +/, "", name);  # mawk has no {5}
-          if (name ~ /^\// || name ~ /(^|\/)\.\.(\/|$)/) print "outside: " name }')"
-    if [ -n "$bad" ]; then
-        echo "refusing $archive: members that would land outside $dest or are links:" >&2
-        echo "$bad" | head -5 >&2
-        return 1
+download_once() {  # download_once URL PART: one attempt, resuming PART when the server allows it
+    local url="$1" part="$2" rc=0
+    curl -fL --silent --show-error -C - -o "$part" "$url" || rc=$?
+    if [ "$rc" -eq 33 ]; then     # curl: "HTTP server doesn't seem to support byte ranges"
+        echo "$(basename "$part"): the server does not support resuming (no HTTP Range);" \
+             "downloading it again from the start" >&2
+        rm -f "$part"
+        rc=0
+        curl -fL --silent --show-error -o "$part" "$url" || rc=$?
     fi
+    return "$rc"
 }
 
 fetch() {  # called as "fetch || ...", where set -e does not apply: every step checks itself
@@ -101,25 +125,28 @@ fetch() {  # called as "fetch || ...", where set -e does not apply: every step c
     size="${sizes[$name]}"
     got=0
     [ -f "$part" ] && got="$(stat -c %s "$part")"
+    if [ "$got" -gt "$size" ]; then
+        echo "$name: the partial file is larger than the $size bytes announced; downloading it again" >&2
+        rm -f "$part"
+        got=0
+    fi
     if [ "$got" -lt "$size" ]; then
         echo "downloading $name ($size bytes${got:+, $got already here})"
-        with_retries "downloading $name" curl -fL --silent --show-error -C - -o "$part" "$url" || return 1
+        with_retries "downloading $name" download_once "$url" "$part" || return 1
     fi
     got="$(stat -c %s "$part")"
     if [ "$got" -ne "$size" ]; then
-        echo "$name: $got bytes, expected $size; removing it, rerun to fetch it again" >&2
+        echo "$name: $got bytes, expected $size; removed it (the next run downloads it again)" >&2
         rm -f "$part"
         return 1
     fi
     case "$name" in
         *.tar)
-            if ! tar -tf "$part" > /dev/null; then
-                echo "$name is not a whole tar archive; removing it, rerun to fetch it again" >&2
+            if ! "$python" "$here/safe_extract.py" "$part" "$dest"; then
+                echo "$name: refused (see above); removed it (the next run downloads it again)" >&2
                 rm -f "$part"
                 return 1
             fi
-            check_members "$part" || return 1
-            tar -xf "$part" -C "$dest" --no-same-owner || return 1
             rm -f "$part" ;;
         *)
             mv -f "$part" "$dest/$name" || return 1 ;;
@@ -137,10 +164,10 @@ for url in "${files[@]}"; do
     fetch "$url" || failed=$((failed + 1))
 done
 if [ "$failed" -gt 0 ]; then
-    echo "$failed file(s) did not complete; rerun $0 to resume them" >&2
+    echo "$failed file(s) did not complete; rerun $0 to try them again (what is in $dest/.partial is resumed)" >&2
     exit 1
 fi
 echo "all ${#files[@]} files complete in $dest"
 if [ "$prepare" -eq 1 ]; then
-    "${PYTHON:-python3}" "$here/preprocess.py" --root "$dest"
+    "$python" "$here/preprocess.py" --root "$dest"
 fi
