@@ -1,6 +1,7 @@
 """utils/preprocess.py on a made-up WebVision 2018 tree with web quirks, then a few training steps."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -92,7 +93,38 @@ def test_malformed_line_names_file_line_and_value(tree):
         f.write('val000009.jpg 7\n')
     proc = subprocess.run([sys.executable, SCRIPT, '--root', tree], capture_output=True, text=True)
     assert proc.returncode == 1
-    assert "val_filelist.txt:5: expected \"path label\" with a label below 3, got 'val000009.jpg 7'" in proc.stderr
+    assert "val_filelist.txt:5: expected \"path label\" with a label in [0, 3), got 'val000009.jpg 7'" in proc.stderr
+
+
+def test_names_outside_the_image_folders_are_refused_and_repeats_dropped(tree):
+    with open(os.path.join(tree, 'info', 'train_filelist_all.txt'), 'a') as f:
+        f.write('../../../etc/passwd 0\n/etc/shadow 1\ngoogle/../../x.jpg 0\n')
+    with open(os.path.join(tree, 'val_filelist.txt'), 'a') as f:
+        f.write('val000001.jpg 1\n../val000002.jpg 2\n')
+    cv2.imwrite(os.path.join(tree, 'test_images_resized', 'my test.jpg'), photo(2))
+    with open(os.path.join(tree, 'test_filelist.txt'), 'a') as f:
+        f.write('test000001.jpg\nmy test.jpg\n')
+    proc = subprocess.run([sys.executable, SCRIPT, '--root', tree], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r'refused +4 listed names outside their image folder', proc.stdout), proc.stdout
+    assert 'val list: 1 repeated line(s) dropped' in proc.stdout and 'test list: 1 repeated' in proc.stdout
+    train = lines(os.path.join(tree, 'meta', 'train.txt'))
+    assert not any('..' in name or name.startswith('/') for name, _ in train) and len(train) == 10
+    assert [n for n, _ in lines(os.path.join(tree, 'meta', 'val.txt'))] == ['val{:06d}.jpg'.format(i) for i in range(4)]
+    with open(os.path.join(tree, 'test', 'meta', 'val.txt')) as f:
+        assert f.read() == 'test000000.jpg 0\ntest000001.jpg 0\nmy test.jpg 0\n'     # the whole name
+    with open(os.path.join(tree, 'meta', 'missing.txt')) as f:
+        refused = [line for line in f if 'refused' in line]
+    assert sorted(line.split('\t')[0] for line in refused) == [
+        '../../../etc/passwd', '../val000002.jpg', '/etc/shadow', 'google/../../x.jpg']
+
+
+def test_bytes_that_are_not_utf8_name_the_line(tree):
+    with open(os.path.join(tree, 'val_filelist.txt'), 'ab') as f:
+        f.write(b'val\xff.jpg 1\n')
+    proc = subprocess.run([sys.executable, SCRIPT, '--root', tree], capture_output=True, text=True)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert re.search(r"^error: .*val_filelist.txt:5: not UTF-8 text: byte b'\\xff'", proc.stderr), proc.stderr
 
 
 def add_quirky_images(tree):

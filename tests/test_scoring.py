@@ -215,3 +215,96 @@ def test_topk_rows_longer_than_five_and_ragged_rows_use_the_first_five():
         topk_array('p', [[0, 1, 2, 3, 4], [5, 6.5, 7, 0, 1]], 8)
     with pytest.raises(InputError, match=r'p: row 2: 4 class id\(s\), need 5'):
         topk_array('p', [[0, 1, 2, 3, 4], [5, 6, 7, 0]], 8)
+
+
+@pytest.mark.parametrize('data,message', [
+    (b'a.jpg 3\nb.jpg 1\nc\xff.jpg 2\n', r"list.txt:3: not UTF-8 text: byte b'\\xff' at column 2"),
+    (b'a.jpg 3\nb.jpg -1\n', r'list.txt:2: label -1 is outside \[0, 2147483648\)'),
+    (b'a.jpg 3\nb.jpg 99999999999999999999999\n', r'list.txt:2: label 99999999999999999999999 is outside'),
+    ('a.jpg 3\nb.jpg \u00b2\n'.encode(), r'list.txt:2: expected "name label"'),       # int('²') would be 2
+    (b'a.jpg 3\nb.jpg 1\na.jpg 1\n', r"list.txt:3: image 'a.jpg' is listed more than once \(also line 1\)"),
+])
+def test_read_list_refuses_bytes_labels_and_repeats_naming_the_line(tmp_path, data, message):
+    from utils.scoring import read_list
+    (tmp_path / 'list.txt').write_bytes(data)
+    with pytest.raises(InputError, match=message):
+        read_list(str(tmp_path / 'list.txt'))
+
+
+def test_read_list_drops_a_byte_order_mark(tmp_path):
+    from utils.scoring import read_lines, read_list
+    path = tmp_path / 'list.txt'
+    path.write_bytes('\ufeffa.jpg 3\nb.jpg 1\n'.encode())
+    assert read_list(str(path))[0] == ['a.jpg', 'b.jpg']
+    assert [line for _, line in read_lines(str(path))] == ['a.jpg 3', 'b.jpg 1']
+
+
+def run_eval_score(*args):
+    return subprocess.run([sys.executable, os.path.join(SCRIPTS, 'eval_score.py')] + [str(a) for a in args],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize('listed,message', [
+    ('', r'val.txt: no images listed'),
+    ('a.jpg 0\nb.jpg -3\n', r'val.txt:2: label -3 is outside'),
+    ('a.jpg 0\nb.jpg 18446744073709551616\n', r'val.txt:2: label 18446744073709551616 is outside'),
+])
+def test_eval_score_refuses_bad_lists_without_a_traceback(meta_dir, tmp_path, listed, message):
+    write(meta_dir / 'val.txt', listed)
+    pred = write(tmp_path / 'p.json', json.dumps(records(['a.jpg', 'b.jpg'], [[0, 1, 2, 3, 4]] * 2)))
+    proc = run_eval_score('--predictions', pred, '--labels', meta_dir / 'val.txt')
+    assert proc.returncode == 1 and re.search('^error: .*' + message, proc.stderr), proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+def test_eval_score_without_synsets_needs_the_class_count(tmp_path):
+    lst = write(tmp_path / 'val.txt', 'a.jpg 0\nb.jpg 1\n')
+    # predicted ids up to 6 are valid in a 7-class problem whose list only has labels 0 and 1
+    pred = write(tmp_path / 'p.json', json.dumps(records(['a.jpg', 'b.jpg'], [[6, 0, 2, 3, 4], [1, 5, 2, 3, 4]])))
+    proc = run_eval_score('--predictions', pred, '--labels', lst)
+    assert proc.returncode == 1 and 'pass --num-classes or --synsets' in proc.stderr, proc.stderr
+    proc = run_eval_score('--predictions', pred, '--labels', lst, '--num-classes', 7)
+    assert proc.returncode == 0, proc.stderr
+    assert 'Top1 Error: 0.5000' in proc.stdout and 'Top5 Error: 0.0000' in proc.stdout
+    proc = run_eval_score('--predictions', pred, '--labels', lst, '--num-classes', 'x')
+    assert proc.returncode == 2 and "expected a positive whole number, got 'x'" in proc.stderr
+
+
+def test_outputs_in_missing_folders_are_refused_before_the_work(meta_dir, tmp_path, test_list):
+    write(meta_dir / 'val.txt', 'a.jpg 0\n')
+    pred = write(tmp_path / 'p.json', json.dumps(records(['a.jpg'], [[0, 1, 2, 3, 4]])))
+    missing = tmp_path / 'nope' / 'x.csv'
+    proc = run_eval_score('--predictions', pred, '--labels', meta_dir / 'val.txt', '--per-class', missing)
+    assert proc.returncode == 1 and 'Top1' not in proc.stdout                 # refused before scoring
+    assert 'error: --per-class {}: the folder {} does not exist'.format(missing, missing.parent) in proc.stderr
+    proc = run_json2sub(pred, test_list, str(missing))
+    assert proc.returncode == 1 and 'the folder {} does not exist'.format(missing.parent) in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+def test_json2sub_refuses_booleans_and_a_zip_named_like_its_text(test_list, tmp_path):
+    rows = [{'file': n, 'top5': t} for n, t in GOOD]
+    rows[1]['top5'] = [True, 2, 3, 4, 5]                  # numpy would read it as class 1
+    pred = write(tmp_path / 'p.json', json.dumps(rows))
+    proc = run_json2sub(pred, test_list, str(tmp_path / 'o.txt'))
+    assert proc.returncode == 1 and 'row 2 (x2.jpg): expected a list of integer class ids' in proc.stderr
+    good = write(tmp_path / 'g.json', json.dumps([{'file': n, 'top5': t} for n, t in GOOD]))
+    write(tmp_path / 'sub.zip', 'keep')
+    proc = run_json2sub(good, test_list, str(tmp_path / 'sub.zip'), '--zip')
+    assert proc.returncode == 1 and 'the zip would overwrite the text file' in proc.stderr
+    assert open(str(tmp_path / 'sub.zip')).read() == 'keep'
+
+
+def test_json2sub_drops_a_byte_order_mark_from_the_test_list(tmp_path, meta_dir):
+    lst = meta_dir / 'test.txt'
+    lst.write_bytes('\ufeffx1.jpg\r\nx2.jpg\r\n'.encode())
+    pred = write(tmp_path / 'p.json', json.dumps([{'file': n, 'top5': t} for n, t in GOOD[:2]]))
+    proc = run_json2sub(pred, str(lst), str(tmp_path / 'o.txt'))
+    assert proc.returncode == 0, proc.stderr
+    assert open(str(tmp_path / 'o.txt'), 'rb').read() == b'x1.jpg 0 1 2 3 4\nx2.jpg 1 2 3 4 5\n'
+
+
+def test_predictions_with_non_string_names_are_refused(tmp_path):
+    pred = write(tmp_path / 'p.json', json.dumps([{'file': 'a', 'top5': [0]}, {'file': [1], 'top5': [0]}]))
+    with pytest.raises(InputError, match=r'row 2: "file" must be a string, got \[1\]'):
+        read_predictions(pred)

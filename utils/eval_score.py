@@ -19,8 +19,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from utils.scoring import (ERROR_NAMES, InputError, align, class_meta, error_rates,  # noqa: E402
-                           no_gc_for_this_process, per_class_errors, read_list, read_predictions, topk_array, write_atomic,
+from utils.scoring import (ERROR_NAMES, InputError, align, check_writable, class_meta, error_rates,  # noqa: E402
+                           no_gc_for_this_process, positive_int, per_class_errors, read_list, read_predictions, topk_array, write_atomic,
                            wrong_from_topk)
 
 
@@ -31,16 +31,25 @@ def get_args_parser():
     p.add_argument('--per-class', metavar='CSV', help='write per-class errors here, worst first')
     p.add_argument('--synsets', help='synset id per line (default: synsets.txt beside LIST)')
     p.add_argument('--names', help='"synset name" per line (default: synset_words.txt beside LIST)')
+    p.add_argument('--num-classes', type=positive_int, help='class count, where there is no synsets file')
     return p
 
 
-def score(pred_path, list_path, synsets_path=None, names_path=None):
+def score(pred_path, list_path, synsets_path=None, names_path=None, num_classes=None):
     """(errors dict, per-class rows) for a predictions file against a labelled list."""
     list_names, labels = read_list(list_path)
-    pred_names, rows = read_predictions(pred_path)
+    if not list_names:
+        raise InputError('{}: no images listed'.format(list_path))
     synsets, words = class_meta(list_path, synsets_path, names_path)
-    num_classes = len(synsets) or int(labels.max()) + 1
-    if labels.size and labels.max() >= num_classes:
+    if num_classes and synsets and num_classes != len(synsets):
+        raise InputError('--num-classes {} but {} lists {} classes'.format(
+            num_classes, synsets_path or 'synsets.txt beside the list', len(synsets)))
+    num_classes = num_classes or len(synsets)
+    if not num_classes:
+        raise InputError('cannot tell the number of classes: no {}; pass --num-classes or --synsets'.format(
+            synsets_path or os.path.join(os.path.dirname(os.path.abspath(list_path)), 'synsets.txt')))
+    pred_names, rows = read_predictions(pred_path)
+    if labels.max() >= num_classes:
         bad = int(np.argmax(labels >= num_classes))
         raise InputError('{}: image {!r} has label {}, outside the {} classes'.format(
             list_path, list_names[bad], labels[bad], num_classes))
@@ -72,14 +81,20 @@ def main(argv=None):
     args = get_args_parser().parse_args(argv)
     no_gc_for_this_process()
     try:
-        errors, per_class = score(args.predictions, args.labels, args.synsets, args.names)
+        if args.per_class:
+            check_writable(args.per_class, '--per-class')
+        errors, per_class = score(args.predictions, args.labels, args.synsets, args.names, args.num_classes)
     except (InputError, OSError) as e:
         print('error: {}'.format(e), file=sys.stderr)
         return 1
     for name in ERROR_NAMES:
         print('{} Error: {:.4f}'.format(name, errors[name]))
     if args.per_class:
-        write_atomic(args.per_class, per_class_csv(per_class))
+        try:
+            write_atomic(args.per_class, per_class_csv(per_class))
+        except OSError as e:
+            print('error: {}'.format(e), file=sys.stderr)
+            return 1
         print('Wrote per-class errors of {} classes to {}'.format(len(per_class), args.per_class))
     return 0
 

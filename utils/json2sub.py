@@ -18,8 +18,8 @@ import sys
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from utils.scoring import (InputError, align, class_meta, no_gc_for_this_process, read_list,  # noqa: E402
-                           read_predictions, topk_array, write_atomic)
+from utils.scoring import (InputError, align, check_writable, class_meta, no_gc_for_this_process, positive_int,  # noqa: E402
+                           read_list, read_predictions, topk_array, write_atomic)
 
 
 def get_args_parser():
@@ -28,7 +28,7 @@ def get_args_parser():
     p.add_argument('--test-list', required=True, metavar='LIST', help='the test list ("name" or "name 0" lines)')
     p.add_argument('--out', default='predictions.txt', help='submission file (default: %(default)s)')
     p.add_argument('--zip', action='store_true', help='also write OUT with .zip, ready to upload')
-    p.add_argument('--num-classes', type=int, help='class count (default: from --synsets)')
+    p.add_argument('--num-classes', type=positive_int, help='class count (default: from --synsets)')
     p.add_argument('--synsets', help='synset id per line (default: synsets.txt beside LIST)')
     return p
 
@@ -61,22 +61,32 @@ def zipped(name, text):
     return buf.getvalue()
 
 
+def zip_path(args):
+    """OUT with .zip, or an error when that is OUT itself (the upload would replace its own text)."""
+    zpath = os.path.splitext(args.out)[0] + '.zip'
+    if os.path.abspath(zpath) == os.path.abspath(args.out):
+        raise InputError('--out {} with --zip: the zip would overwrite the text file; name the text file '
+                         'e.g. {}.txt'.format(args.out, os.path.splitext(args.out)[0]))
+    return zpath
+
+
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
     no_gc_for_this_process()
     try:
+        zpath = zip_path(args) if args.zip else None
+        check_writable(args.out, '--out')
         lines = submission_lines(args.predictions, args.test_list, num_classes_for(args))
+        text = '\n'.join(lines) + '\n'
+        write_atomic(args.out, text)
+        print('Wrote {} lines to {}'.format(len(lines), args.out))
+        if zpath:
+            write_atomic(zpath, zipped(os.path.basename(args.out), text))
+            print('Wrote {}'.format(zpath))
     except (InputError, OSError) as e:
         print('error: {}'.format(e), file=sys.stderr)
         print('nothing written', file=sys.stderr)
         return 1
-    text = '\n'.join(lines) + '\n'
-    write_atomic(args.out, text)
-    print('Wrote {} lines to {}'.format(len(lines), args.out))
-    if args.zip:
-        zpath = os.path.splitext(args.out)[0] + '.zip'
-        write_atomic(zpath, zipped(os.path.basename(args.out), text))
-        print('Wrote {}'.format(zpath))
     return 0
 
 

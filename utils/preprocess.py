@@ -12,18 +12,20 @@ DIR/test_images_resized, and writes:
   DIR/meta/train.txt (all), train_google.txt, train_flickr.txt, val.txt
   DIR/train/google -> ../google, DIR/train/flickr -> ../flickr, DIR/val -> val_images_resized
   DIR/test/            a test root: val -> ../test_images_resized, meta/val.txt ("name 0"), meta/synsets.txt
-  DIR/meta/missing.txt listed images that are not on disk (left out of the lists)
+  DIR/meta/missing.txt listed images that are not on disk, and listed names that would leave their
+                       image folder (absolute, or with ".."), refused (both left out of the lists)
 
-Rerunning is safe: links that exist are kept, lists are rewritten atomically. CRLF line ends and
-trailing blanks are tolerated; a malformed line stops it with the file, line and value. Ends
-with a report: classes, images per split, missing files, classes with no images.
+Rerunning is safe: links that exist are kept, lists are rewritten atomically. CRLF line ends,
+trailing blanks and a byte-order mark are tolerated; a malformed line or bytes that are not UTF-8
+stop it with the file, line and value. A val or test image listed twice is kept once. Ends with
+a report: classes, images per split, missing and refused names, repeats, classes with no images.
 """
 import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from utils.scoring import read_lines, write_atomic  # noqa: E402
+from utils.scoring import InputError, is_int_text, read_lines, write_atomic  # noqa: E402
 
 TRAIN_LISTS = {'train': 'train_filelist_all.txt', 'train_google': 'train_filelist_google.txt',
                'train_flickr': 'train_filelist_flickr.txt'}
@@ -31,7 +33,7 @@ LINKS = [('train/google', '../google'), ('train/flickr', '../flickr'), ('val', '
          ('test/val', '../test_images_resized')]
 
 
-class PrepareError(ValueError):
+class PrepareError(InputError):
     pass
 
 
@@ -47,18 +49,42 @@ def read_synsets(root):
 
 
 def read_list(path, num_classes, labelled=True):
-    """[(name, label)]; label 0 where the list has none (a test list)."""
+    """[(name, label)]; label 0 where the list has none (a test list: the whole line is the name,
+    spaces included). A name is everything before the last blank-separated field."""
     rows = []
     for lineno, line in read_lines(path):
-        parts = line.split()
-        if labelled:
-            if len(parts) != 2 or not parts[1].isdigit() or int(parts[1]) >= num_classes:
-                raise PrepareError('{}:{}: expected "path label" with a label below {}, got {!r}'.format(
-                    path, lineno, num_classes, line))
-            rows.append((parts[0], int(parts[1])))
-        else:
-            rows.append((parts[0], 0))
+        if not labelled:
+            rows.append((line, 0))
+            continue
+        parts = line.rsplit(None, 1)
+        if len(parts) != 2 or not is_int_text(parts[1]) or not 0 <= int(parts[1]) < num_classes:
+            raise PrepareError('{}:{}: expected "path label" with a label in [0, {}), got {!r}'.format(
+                path, lineno, num_classes, line))
+        rows.append((parts[0], int(parts[1])))
     return rows
+
+
+def is_safe_name(name):
+    """Whether a listed name stays inside its image folder: relative, without ".." components."""
+    parts = name.replace('\\', '/').split('/')
+    return not name.startswith(('/', '\\')) and '..' not in parts and not os.path.isabs(name)
+
+
+def screen(rows, list_path, refused, keep_first=False):
+    """Rows without names that leave the image folder (each added to ``refused`` with the list),
+    and, with ``keep_first``, without repeated names (the first is kept); (rows, repeats)."""
+    kept, seen, repeats = [], set(), 0
+    for name, label in rows:
+        if not is_safe_name(name):
+            refused.append('{}\t{}\trefused: outside the image folder'.format(name, list_path))
+            continue
+        if keep_first:
+            if name in seen:
+                repeats += 1
+                continue
+            seen.add(name)
+        kept.append((name, label))
+    return kept, repeats
 
 
 def ensure_link(root, link, target):
@@ -103,33 +129,41 @@ def prepare(root):
     write_atomic(os.path.join(test_meta, 'synset_words.txt'),
                  ''.join('{} {}\n'.format(w, name) for w, name in synsets))
 
-    missing, counts = [], {}
+    missing, refused, repeats, counts = [], [], {}, {}
     for out, src in TRAIN_LISTS.items():
         path = os.path.join(root, 'info', src)
         if not os.path.isfile(path):
             if out == 'train':
                 raise PrepareError('{}: missing'.format(path))
             continue
-        rows = split_present(read_list(path, n), os.path.join(root, 'train'), missing if out == 'train' else [], path)
+        rows, _ = screen(read_list(path, n), path, refused if out == 'train' else [])
+        rows = split_present(rows, os.path.join(root, 'train'), missing if out == 'train' else [], path)
         write_list(os.path.join(meta, out + '.txt'), rows)
         counts[out] = rows
     for out_dir, src, image_dir, labelled in ((meta, 'val_filelist.txt', 'val', True),
                                               (test_meta, 'test_filelist.txt', 'test/val', False)):
         path = os.path.join(root, src)
-        rows = split_present(read_list(path, n, labelled), os.path.join(root, image_dir), missing, path)
+        split = 'val' if labelled else 'test'
+        rows, repeats[split] = screen(read_list(path, n, labelled), path, refused, keep_first=True)
+        rows = split_present(rows, os.path.join(root, image_dir), missing, path)
         write_list(os.path.join(out_dir, 'val.txt'), rows)
-        counts['val' if labelled else 'test'] = rows
-    write_atomic(os.path.join(meta, 'missing.txt'), ''.join(m + '\n' for m in missing))
-    return synsets, counts, missing
+        counts[split] = rows
+    write_atomic(os.path.join(meta, 'missing.txt'), ''.join(m + '\n' for m in refused + missing))
+    return synsets, counts, missing, refused, repeats
 
 
-def report(root, synsets, counts, missing):
+def report(root, synsets, counts, missing, refused, repeats):
     print('{}: {} classes'.format(root, len(synsets)))
     for split in ('train', 'train_google', 'train_flickr', 'val', 'test'):
         if split in counts:
             print('  {:<13} {:>10,} images'.format(split, len(counts[split])))
-    print('  missing       {:>10,} listed images not on disk{}'.format(
-        len(missing), ' (listed in {})'.format(os.path.join(root, 'meta', 'missing.txt')) if missing else ''))
+    where = ' (listed in {})'.format(os.path.join(root, 'meta', 'missing.txt'))
+    print('  missing       {:>10,} listed images not on disk{}'.format(len(missing), where if missing else ''))
+    print('  refused       {:>10,} listed names outside their image folder (absolute or with ..){}'.format(
+        len(refused), where if refused else ''))
+    for split in ('val', 'test'):
+        if repeats.get(split):
+            print('  {} list: {:,} repeated line(s) dropped, the first of each kept'.format(split, repeats[split]))
     for split in ('train', 'val'):
         have = {label for _, label in counts[split]}
         empty = [w for c, (w, _) in enumerate(synsets) if c not in have]
@@ -143,7 +177,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     try:
         report(args.root, *prepare(args.root))
-    except (PrepareError, OSError) as e:
+    except (InputError, OSError) as e:
         print('error: {}'.format(e), file=sys.stderr)
         return 1
     return 0

@@ -5,7 +5,9 @@ Predictions files are what ``imagenet-resnet.py --eval`` writes: a JSON list wit
 image, ``{"file": name, "label": int or null, "top5": [5 class ids, best first], "prob": [...]}``.
 The original system's format, a JSON list of top-5 lists in list order, is read too.
 """
+import argparse
 import gc
+import itertools
 import json
 import os
 import tempfile
@@ -55,62 +57,116 @@ def wrong_from_topk(topk, labels):
     return topk[:, 0] != labels[:, 0], ~(topk[:, :5] == labels).any(axis=1)
 
 
+LABEL_LIMIT = 2 ** 31      # class ids fit int32 (the graph's label type); larger ones are refused
+
+
+def positive_int(text):
+    """argparse type: a positive whole number in ASCII digits."""
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError('expected a positive whole number, got {!r}'.format(text))
+    return int(text)
+
+
+def check_writable(path, what='output'):
+    """InputError unless ``path`` can be created: its folder exists and is writable. Called before
+    the work starts, so that a typo in an output path does not cost a whole evaluation."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError('{} {}: the folder {} does not exist'.format(what, path, folder))
+    if os.path.isdir(path):
+        raise InputError('{} {}: is a folder, expected a file name'.format(what, path))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError('{} {}: the folder {} is not writable'.format(what, path, folder))
+
+
+def decode_text(path, data, first_line=1):
+    """UTF-8 text without a leading byte-order mark; InputError naming the line of a bad byte."""
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError as e:
+        line = first_line + data.count(b'\n', 0, e.start)
+        raise InputError('{}:{}: not UTF-8 text: byte {!r} at column {}'.format(
+            path, line, data[e.start:e.start + 1], e.start - data.rfind(b'\n', 0, e.start))) from None
+    return text[1:] if first_line == 1 and text.startswith('\ufeff') else text
+
+
 def read_lines(path):
-    """(line number, stripped line) of each non-blank line; CRLF line ends and trailing blanks
-    are dropped."""
+    """(line number, stripped line) of each non-blank line; CRLF line ends, trailing blanks and a
+    byte-order mark are dropped; InputError naming the line of bytes that are not UTF-8."""
     with open(path, 'rb') as f:
         for lineno, raw in enumerate(f, 1):
-            line = raw.decode('utf-8').strip()
+            line = decode_text(path, raw, lineno).strip()
             if line:
                 yield lineno, line
 
 
+def is_int_text(token):
+    """Whether ``token`` is an optionally negative run of ASCII digits (int() also takes '²' or '٣')."""
+    digits = token[1:] if token[:1] == '-' else token
+    return digits.isascii() and digits.isdigit()
+
+
+def _lines(text):
+    lines = text.split('\n')
+    if lines and lines[-1] == '':
+        lines.pop()
+    return lines
+
+
 def read_list(path, need_labels=True):
     """Names and labels of a ``name label`` list (CRLF and blank lines tolerated). Labels are
-    None when the list has names only and ``need_labels`` is false."""
+    None when the list has names only and ``need_labels`` is false. InputError naming the file,
+    line and value for bytes that are not UTF-8, repeated names, labels outside [0, 2^31) and
+    lines without a label where labels are needed."""
     with open(path, 'rb') as f:
-        text = f.read().decode('utf-8')
-    names, labels = _split_simple_list(text)
+        text = decode_text(path, f.read())
+    names, labels, linenos = _split_simple_list(text)
     if names is None:
-        names, labels = _read_list_lines(path, text, need_labels)
+        names, labels, linenos = _read_list_lines(path, text, need_labels)
+    if labels and not 0 <= min(labels) <= max(labels) < LABEL_LIMIT:
+        i = next(i for i, label in enumerate(labels) if not 0 <= label < LABEL_LIMIT)
+        raise InputError('{}:{}: label {} is outside [0, {})'.format(path, linenos(i), labels[i], LABEL_LIMIT))
     if len(set(names)) != len(names):
-        seen = set()
-        dup = next(n for n in names if n in seen or seen.add(n))
-        raise InputError('{}: image {!r} is listed more than once'.format(path, dup))
+        seen = {}
+        i = next(i for i, n in enumerate(names) if seen.setdefault(n, i) != i)
+        raise InputError('{}:{}: image {!r} is listed more than once (also line {})'.format(
+            path, linenos(i), names[i], linenos(seen[names[i]])))
     if labels and len(labels) != len(names):
         raise InputError('{}: some lines have a label and some do not'.format(path))
     return names, (np.asarray(labels, dtype=np.int64) if labels else None)
 
 
 def _split_simple_list(text):
-    """(names, labels) when every line is exactly "name label" (the WebVision lists), in bulk;
-    (None, None) otherwise, for _read_list_lines, which gives the same result line by line."""
-    pairs = [line.split() for line in text.splitlines()]
+    """(names, labels, line of entry) when every line is exactly "name label" (the WebVision
+    lists), in bulk; (None, None, None) otherwise, for _read_list_lines, which gives the same
+    result line by line."""
+    pairs = [line.split() for line in _lines(text)]
     if not all(len(p) == 2 for p in pairs):
-        return None, None
+        return None, None, None
     names, labels = [p[0] for p in pairs], [p[1] for p in pairs]
-    if not all(t.lstrip('-').isdigit() for t in labels):
-        return None, None
-    return names, list(map(int, labels))
+    if not all(map(is_int_text, labels)):
+        return None, None, None
+    return names, list(map(int, labels)), lambda i: i + 1
 
 
 def _read_list_lines(path, text, need_labels):
     """read_list line by line: blank lines, names with blanks, unlabelled lines, and errors that
     name the line."""
-    names, labels = [], []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    names, labels, linenos = [], [], []
+    for lineno, line in enumerate(_lines(text), 1):
         line = line.strip()
         if not line:
             continue
         parts = line.rsplit(None, 1)
-        if len(parts) == 2 and parts[1].lstrip('-').isdigit():
+        if len(parts) == 2 and is_int_text(parts[1]):
             names.append(parts[0])
             labels.append(int(parts[1]))
         elif need_labels:
-            raise InputError('{}:{}: expected "name label", got {!r}'.format(path, lineno, line))
+            raise InputError('{}:{}: expected "name label", got {}'.format(path, lineno, _short(line)))
         else:
             names.append(line)
-    return names, labels
+        linenos.append(lineno)
+    return names, labels, linenos.__getitem__
 
 
 def load_json(path):
@@ -131,17 +187,17 @@ def read_predictions(path):
         raise InputError('{}: expected a JSON list of predictions, got {}'.format(path, type(data).__name__))
     if data and isinstance(data[0], dict):
         try:
-            return [rec['file'] for rec in data], [rec['top5'] for rec in data]
+            names, top = [rec['file'] for rec in data], [rec['top5'] for rec in data]
+            if all(type(n) is str for n in names):
+                return names, top
         except (KeyError, TypeError):
             pass        # a bad record: found and named below
-        names, top = [], []
         for i, rec in enumerate(data, 1):
             if not isinstance(rec, dict) or 'file' not in rec or 'top5' not in rec:
-                raise InputError('{}: row {}: expected {{"file": ..., "top5": [...]}}, got {!r}'.format(
+                raise InputError('{}: row {}: expected {{"file": ..., "top5": [...]}}, got {}'.format(
                     path, i, _short(rec)))
-            names.append(rec['file'])
-            top.append(rec['top5'])
-        return names, top
+            if type(rec['file']) is not str:
+                raise InputError('{}: row {}: "file" must be a string, got {}'.format(path, i, _short(rec['file'])))
     return None, data
 
 
@@ -209,6 +265,8 @@ def topk_array(pred_path, rows, num_classes, names=None, k=5):
         first_bad = 0 if len(rows) else None
         if arr is not None and arr.ndim == 2 and arr.dtype.kind == 'i':
             first_bad = 0                            # too few ids somewhere: search below
+    elif bool in set(map(type, itertools.chain.from_iterable(rows))):
+        first_bad = 0                                # true/false are not class ids (numpy takes them as 1/0)
     else:
         ordered = np.sort(arr, axis=1)
         bad = ((arr < 0) | (arr >= num_classes)).any(axis=1) | (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
@@ -217,6 +275,8 @@ def topk_array(pred_path, rows, num_classes, names=None, k=5):
     if first_bad is not None:
         for i in range(first_bad, len(rows)):
             check_row(pred_path, i + 1, names[i] if names else None, rows[i], num_classes, k)
+        if arr is None or arr.dtype.kind != 'i':     # not reached: check_row names the row first
+            raise InputError('{}: rows are not lists of {} class ids'.format(pred_path, k))
     return arr.astype(np.int64).reshape(len(rows), k) if len(rows) else np.zeros((0, k), np.int64)
 
 
@@ -224,18 +284,18 @@ def class_meta(list_path, synsets=None, names=None):
     """(synset ids, names) from the given files or, by default, meta/synsets.txt and
     meta/synset_words.txt beside the list; ([], {}) where there are none."""
     folder = os.path.dirname(os.path.abspath(list_path))
+    for given in (synsets, names):
+        if given and not os.path.isfile(given):
+            raise InputError('{}: no such file'.format(given))
     synsets = synsets or os.path.join(folder, 'synsets.txt')
     names = names or os.path.join(folder, 'synset_words.txt')
     ids, words = [], {}
     if os.path.isfile(synsets):
-        with open(synsets) as f:
-            ids = [line.split()[0] for line in f if line.strip()]
+        ids = [line.split()[0] for _, line in read_lines(synsets)]
     if os.path.isfile(names):
-        with open(names) as f:
-            for line in f:
-                wnid, _, name = line.strip().partition(' ')
-                if wnid:
-                    words[wnid] = name.strip()
+        for _, line in read_lines(names):
+            wnid, _, name = line.partition(' ')
+            words[wnid] = name.strip()
     return ids, words
 
 
