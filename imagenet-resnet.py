@@ -20,6 +20,8 @@ import sys
 import traceback
 from types import SimpleNamespace
 
+import numpy as np
+
 import tfcompat  # noqa: F401  (sets up TensorFlow for tensorpack; must precede it)
 from tensorpack import QueueInput, SimpleTrainer, SyncMultiGPUTrainerReplicated, TrainConfig, logger
 from tensorpack import launch_train_with_config
@@ -30,7 +32,7 @@ import imagenet_utils as iu
 import webvision_dataset as wd
 from resnet_model import DEPTHS, GROUP_WIDTHS, MODES, ResNetModel
 from distributed import Cluster, ClusterError, CollectiveAllReduceTrainer
-from utils.scoring import write_atomic
+from utils.scoring import InputError, check_writable, write_atomic
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IMAGES_PER_EPOCH = 1280000      # the original's epoch (ImageNet-sized), so its tables stay comparable
@@ -95,11 +97,21 @@ def get_args_parser():
       'the chief (task 0) first; start the same command with --task-index 0..N-1, one process per GPU. '
       'Without it, TF_CONFIG is read if set. Learning rate and steps per epoch follow the global batch')
     a('--task-index', type=int, metavar='I', help='with --hosts: this process\'s position in the list')
+    a('--max-image-pixels', type=int, default=wd.MAX_IMAGE_PIXELS, metavar='N', help='refuse images whose header '
+      'claims more pixels, before decoding them (training and evaluation count them as undecodable) '
+      '(default: %(default)s, Pillow\'s)')
+    a('--max-bad-fraction', type=float, default=0.5, metavar='F', help='stop training when more than this fraction '
+      'of the last {:,} images a loader tried could not be decoded (default: %(default)s)'.format(wd.BAD_WINDOW))
+    a('--debug', action='store_true', help='print the traceback of an error about the input too')
     return p
 
 
 class UsageError(Exception):
     pass
+
+
+class TrainingStopped(RuntimeError):
+    """Training stopped for a reason outside the program (its loaders, its data); the message says which."""
 
 
 def parse_gpus(spec):
@@ -138,10 +150,12 @@ def check_args(args):
                          'its own --gpu and --task-index (got --gpu {})'.format(args.gpu))
     if args.cluster and (args.eval or args.predict or args.export):
         raise UsageError('--eval, --predict and --export run on one machine: drop --hosts / TF_CONFIG')
-    for name in ('epochs', 'steps_per_epoch', 'image_size', 'keep'):
+    for name in ('epochs', 'steps_per_epoch', 'image_size', 'keep', 'workers', 'max_image_pixels'):
         v = getattr(args, name)
         if v is not None and v < 1:
             raise UsageError('--{} must be positive, got {}'.format(name.replace('_', '-'), v))
+    if not 0 <= args.max_bad_fraction < 1:
+        raise UsageError('--max-bad-fraction must be in [0, 1), got {}'.format(args.max_bad_fraction))
     return towers
 
 
@@ -200,8 +214,13 @@ def trim_stats(logdir, last_epoch):
     path = os.path.join(logdir, 'stats.json')
     if not os.path.isfile(path):
         return
-    with open(path) as f:
-        stats = json.load(f)
+    try:
+        with open(path) as f:
+            stats = json.load(f)
+        if not isinstance(stats, list) or not all(isinstance(s, dict) for s in stats):
+            raise ValueError('expected a list of objects')
+    except ValueError as e:
+        raise wd.DataError('{}: not the run\'s statistics ({}); move it aside to resume'.format(path, e)) from None
     kept = [s for s in stats if s.get('epoch_num', 0) <= last_epoch]
     if len(kept) != len(stats):
         logger.info('stats.json: dropping {} entries after epoch {}'.format(len(stats) - len(kept), last_epoch))
@@ -219,7 +238,7 @@ def training_callbacks(args, num_classes, towers, steps_per_epoch, per_tower):
         EstimatedTimeLeft(),
     ]
     if not args.no_val:
-        val = wd.get_eval_dataflow(args.data, 'val', per_tower, iu.decoder(False, args.image_size),
+        val = wd.get_eval_dataflow(args.data, 'val', per_tower, image_decoder(args, False),
                                    parallel=min(workers(args), 4), fmt=args.format)
         infs = [iu.ValidationErrors(num_classes)]
         callbacks.append(InferenceRunner(QueueInput(val), infs) if towers == 1 else
@@ -274,16 +293,21 @@ def data_run(args, towers, per_tower, steps_per_epoch):
         return None
     if session_init is None and args.load and is_chief(args):
         session_init = iu.WeightLoader(args.load, drop='^' + iu.HEAD_PREFIX if args.finetune else None)
-    flow = wd.get_train_dataflow(args.data, per_tower, iu.decoder(True, args.image_size), workers(args),
+    flow = wd.get_train_dataflow(args.data, per_tower, image_decoder(args, True), workers(args),
                                  bad_log_path=bad_log_path(args), source=args.source, balance=args.balance,
-                                 fmt=args.format, shard=shard(args))
+                                 fmt=args.format, shard=shard(args), max_bad_fraction=args.max_bad_fraction)
     counted = iu.CountedFlow(flow)
     data = QueueInput(counted)
-    watchdog = iu.LoaderWatchdog(lambda: getattr(flow, '_procs', []), data)
+    too_many_bad = wd.BadImageGuard.message(None, None, args.max_bad_fraction, bad_log_path(args))
+    watchdog = iu.LoaderWatchdog(lambda: getattr(flow, '_procs', []), data, reasons={wd.BAD_IMAGES_EXIT: too_many_bad})
     callbacks = training_callbacks(args, num_classes, towers, steps_per_epoch, per_tower) + [
         watchdog, iu.InputMonitor(data, counted)]
     return SimpleNamespace(num_classes=num_classes, session_init=session_init, starting_epoch=starting_epoch,
                            watchdog=watchdog, data=data, callbacks=callbacks)
+
+
+def image_decoder(args, is_train):
+    return iu.decoder(is_train, args.image_size, max_pixels=args.max_image_pixels)
 
 
 def shard(args):
@@ -317,7 +341,7 @@ def train(args, towers):
         iu.stop_on_signals()
     launch_train_with_config(config, make_trainer(args, towers))
     if run.watchdog is not None and run.watchdog.error:
-        raise RuntimeError(run.watchdog.error)
+        raise TrainingStopped(run.watchdog.error)
     for cb in run.callbacks:
         if isinstance(cb, iu.EpochCheckpoint) and cb.error:
             raise cb.error
@@ -330,25 +354,43 @@ def predictions_path(args):
 
 
 def write_json_atomic(path, obj):
-    write_atomic(path, json.dumps(obj))
+    write_atomic(path, json.dumps(obj, allow_nan=False))
+
+
+def check_evaluated(args, meta, files, undecodable, prob):
+    """Refuses results that are not predictions: no image decoded, or probabilities that are not
+    finite (broken weights); warns about the images predicted on a black image."""
+    list_path = meta.list_path('val')
+    if len(files) and len(undecodable) == len(files):
+        raise wd.DataError('{}: none of its {:,} images could be decoded; nothing written'.format(list_path, len(files)))
+    if undecodable:
+        logger.warn('{:,} of {:,} images in {} could not be decoded and were predicted on a black image'.format(
+            len(undecodable), len(files), list_path))
+    bad = int((~np.isfinite(prob).all(axis=1)).sum())
+    if bad:
+        raise iu.WeightsError('{}: {:,} of {:,} images got probabilities that are not finite (NaN or infinity): '
+                              'its weights are broken (a diverged run?); nothing written'.format(
+                                  args.load, bad, len(files)))
 
 
 def evaluate(args, towers):
     args.load = iu.resolve_checkpoint(args.load)
+    path = predictions_path(args)
+    check_writable(path, '--predictions')
     meta = wd.WebVisionMeta(args.data)
     meta.check_complete(['val'], fmt=args.format)
     files = meta.file_list('val')
     model = make_model(args, meta.num_classes)
-    ds = wd.get_eval_dataflow(args.data, 'val', 64 * towers, iu.decoder(False, args.image_size),
+    ds = wd.get_eval_dataflow(args.data, 'val', 64 * towers, image_decoder(args, False),
                               parallel=workers(args), with_index=True, fmt=args.format)
     top5, prob, labels, _ = iu.predict_dataflow(model, iu.WeightLoader(args.load, strict=True), ds,
                                                 session_creator(args), towers)
+    check_evaluated(args, meta, files, ds.undecodable, prob)
     # A test list gives every image the label 0: the labels are withheld, not all class 0.
     known = meta.num_classes > 1 and bool(labels.any())
     records = [{'file': files.name(i), 'label': int(labels[i]) if known else None,
                 'top5': top5[i].tolist(), 'prob': [round(float(p), 6) for p in prob[i]]}
                for i in range(len(files))]
-    path = predictions_path(args)
     write_json_atomic(path, records)
     print('Wrote {} predictions to {}'.format(len(records), path))
     if not known:
@@ -390,7 +432,7 @@ def predict(args):
     logs_to_stderr()
     num_classes = iu.read_num_classes(args.load)
     names = class_names(num_classes, args.data)
-    decode = iu.decoder(False, args.image_size)
+    decode = image_decoder(args, False)
     model = make_model(args, num_classes)
     pred = iu.inference_predictor(PredictConfig(
         model=model, session_init=iu.WeightLoader(args.load, strict=True), session_creator=session_creator(args),
@@ -455,6 +497,12 @@ def main(args):
     return 0
 
 
+# Errors in what the user gave (data, lists, weights, paths), reported in one line; anything else
+# is a bug and keeps its traceback.
+INPUT_ERRORS = (wd.DataError, InputError, iu.WeightsError, iu.CheckpointError, TrainingStopped, ClusterError,
+                FileNotFoundError, NotADirectoryError, PermissionError)
+
+
 def run():
     parser = get_args_parser()
     args = parser.parse_args()
@@ -464,6 +512,11 @@ def run():
         parser.error(str(e))            # exits 2 before any TensorFlow session exists
     except KeyboardInterrupt as e:
         code = 143 if str(e) == 'SIGTERM' else 130
+    except INPUT_ERRORS as e:
+        if args.debug:
+            traceback.print_exc()
+        print('error: {}'.format(e), file=sys.stderr, flush=True)
+        code = 1
     except Exception:
         traceback.print_exc()
         code = 1

@@ -9,8 +9,10 @@ import os
 import re
 import shutil
 import signal
+import sys
 import threading
 import time
+import zipfile
 from abc import abstractmethod
 
 import cv2
@@ -35,6 +37,7 @@ from tensorpack.utils import logger
 from tensorpack.utils.utils import get_rng
 
 from utils.scoring import error_rates, wrong_from_topk  # noqa: F401  (the metric, shared with utils/)
+from webvision_dataset import MAX_IMAGE_PIXELS, Refused as _Refused, decode_checked, too_large
 
 # fb.resnet.torch's PCA lighting constants (RGB), reversed to BGR where used.
 PCA_EIGVAL = np.asarray([0.2175, 0.0188, 0.0045]) * 255.0
@@ -71,10 +74,11 @@ class CropDecoder:
     scale (libjpeg's DCT scaling, much cheaper) whenever the crop still has ``size`` pixels there;
     then only the crop is resized. JPEGs are decoded with simplejpeg (libjpeg-turbo; 0.43 ms for a
     256 x 340 image where cv2.imdecode took 0.69); anything else (PNG, GIF, CMYK, EXIF-rotated or
-    damaged files) by OpenCV, as before. Returns (BGR uint8 image, None) or (None, reason)."""
+    damaged files) by OpenCV, as before. Images whose header claims more than ``max_pixels`` are
+refused before decoding. Returns (BGR uint8 image, None) or (None, reason)."""
 
-    def __init__(self, size, interp=cv2.INTER_CUBIC):
-        self.size, self.interp = size, interp
+    def __init__(self, size, interp=cv2.INTER_CUBIC, max_pixels=MAX_IMAGE_PIXELS):
+        self.size, self.interp, self.max_pixels = size, interp, max_pixels
         self._rng, self._pid = None, None
 
     @property
@@ -85,12 +89,13 @@ class CropDecoder:
         return self._rng
 
     def __call__(self, data):
-        im, box = self._decode_jpeg(data)
-        if im is None:
-            im = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            if im is None or im.size == 0:
-                return None, 'not a decodable image'
-            box = self.box(im.shape[:2])
+        try:
+            im, box = self._decode_jpeg(data)
+            if im is None:
+                im = decode_checked(data, self.max_pixels)
+                box = self.box(im.shape[:2])
+        except _Refused as e:
+            return None, str(e)
         y, x, h, w = box
         im = im[y:y + max(h, 1), x:x + max(w, 1)]
         if im.shape[:2] != (self.size, self.size):
@@ -106,6 +111,9 @@ class CropDecoder:
             h, w, colorspace, _ = simplejpeg.decode_jpeg_header(data)
             if colorspace not in ('YCbCr', 'Gray', 'RGB'):     # CMYK and YCCK
                 return None, None
+            reason = too_large((h, w), self.max_pixels)
+            if reason:
+                raise _Refused(reason)
             box = self.box((h, w))
             factor = next((f for f in (8, 4, 2) if min(box[2:]) >= f * self.size), 1)
             size = dict(min_height=-(-h // factor), min_width=-(-w // factor))
@@ -132,8 +140,9 @@ class RandomCropDecoder(CropDecoder):
     of the area, aspect 3/4-4/3, ten tries, else the centre square; then a random horizontal flip.
     Colour jitter and lighting are applied to the batch in the graph (batch_color_augment)."""
 
-    def __init__(self, size, area=(0.08, 1.), aspect=(0.75, 1.333), interp=cv2.INTER_CUBIC):
-        super().__init__(size, interp)
+    def __init__(self, size, area=(0.08, 1.), aspect=(0.75, 1.333), interp=cv2.INTER_CUBIC,
+                 max_pixels=MAX_IMAGE_PIXELS):
+        super().__init__(size, interp, max_pixels)
         self.area, self.aspect = area, aspect
 
     def box(self, shape):
@@ -159,8 +168,8 @@ class CenterCropDecoder(CropDecoder):
     """Validation: the shorter side resized to ``size`` x 256/224, then the centre ``size`` square,
     done as one crop and one resize (no resize at all for WebVision's 256-pixel images)."""
 
-    def __init__(self, size, interp=cv2.INTER_CUBIC):
-        super().__init__(size, interp)
+    def __init__(self, size, interp=cv2.INTER_CUBIC, max_pixels=MAX_IMAGE_PIXELS):
+        super().__init__(size, interp, max_pixels)
         self.resize = size * 256 // 224
 
     def box(self, shape):
@@ -170,8 +179,10 @@ class CenterCropDecoder(CropDecoder):
         return int((h - side_h) * 0.5), int((w - side_w) * 0.5), side_h, side_w
 
 
-def decoder(is_train, image_size=224):
-    return RandomCropDecoder(image_size) if is_train else CenterCropDecoder(image_size)
+def decoder(is_train, image_size=224, max_pixels=MAX_IMAGE_PIXELS):
+    """The loaders' decoder: a random-resized crop for training, the centre crop otherwise."""
+    cls = RandomCropDecoder if is_train else CenterCropDecoder
+    return cls(image_size, max_pixels=max_pixels)
 
 
 def batch_color_augment(images):
@@ -628,6 +639,7 @@ class EpochCheckpoint(ModelSaver):
     so that a broken state (say NaN weights) never becomes the newest checkpoint."""
 
     interrupted = False
+    saving = False          # a checkpoint is being written: the signal watcher waits for it
 
     def __init__(self, steps_per_epoch, **kwargs):
         super().__init__(**kwargs)
@@ -658,6 +670,7 @@ class EpochCheckpoint(ModelSaver):
         # for days, each epoch lost. Stop instead, with the last good checkpoint named.
         step = self.global_step
         try:
+            EpochCheckpoint.saving = True
             self.saver.save(tf.compat.v1.get_default_session(), self.path,
                             global_step=tf.compat.v1.train.get_global_step(), write_meta_graph=False)
         except (OSError, tf.errors.OpError) as e:
@@ -670,6 +683,8 @@ class EpochCheckpoint(ModelSaver):
                 'The previous checkpoint {} is intact: free some space and rerun the same command to resume '
                 'from it.'.format(previous) if previous else 'There is no earlier checkpoint.'))
             raise self.error from None
+        finally:
+            EpochCheckpoint.saving = False
         logger.info('Model saved to {}-{}.'.format(self.path, step))
 
 
@@ -694,9 +709,17 @@ class FinishInterruptedEpoch(Callback):
         self.trainer.loop.steps_per_epoch = self.full
 
 
-def stop_on_signals():
+STOP_GRACE_SECONDS = 20     # after SIGTERM or Ctrl-C, the run checkpoints and ends within this
+_on_stop_signal = []        # called from the signal watcher thread: unblock the main thread
+
+
+def stop_on_signals(grace=STOP_GRACE_SECONDS):
     """SIGTERM (a scheduler preempting the job) and Ctrl-C stop training like KeyboardInterrupt,
-    after the running step, and the run is checkpointed where it stopped."""
+    after the running step, and the run is checkpointed where it stopped. Python runs signal
+    handlers only in the main thread between bytecodes, so a main thread blocked inside TensorFlow
+    (say, waiting for data that never comes) would never hear them: a watcher thread, woken through
+    the signal wakeup fd, closes the input queue (the blocked step ends) and, should the process
+    still be alive ``grace`` seconds later (a checkpoint being written excepted), ends it."""
     owner = os.getpid()
 
     def handler(signum, _):
@@ -709,34 +732,77 @@ def stop_on_signals():
         raise KeyboardInterrupt(signal.Signals(signum).name)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handler)
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    threading.Thread(target=_watch_stop_signals, args=(read_fd, owner, grace), name='stop-signal-watcher',
+                     daemon=True).start()
+
+
+def _watch_stop_signals(read_fd, owner, grace):
+    stops = {signal.SIGTERM: 143, signal.SIGINT: 130}
+    while True:
+        got = [b for b in os.read(read_fd, 64) if b in stops]
+        if got and os.getpid() == owner:
+            break
+    EpochCheckpoint.interrupted = True
+    for unblock in list(_on_stop_signal):
+        try:
+            unblock()
+        except Exception:    # noqa: BLE001  (the session may be closing already)
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline or EpochCheckpoint.saving:
+        time.sleep(0.2)
+    logger.error('{} received {:.0f} s ago and the run has not ended: exiting now (the last checkpoint written '
+                 'is intact)'.format(signal.Signals(got[0]).name, grace))
+    logging_flush()
+    os._exit(stops[got[0]])
+
+
+def logging_flush():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 class LoaderWatchdog(Callback):
     """Stops training with an error when a loader process dies. tensorpack's ZMQ flow would wait
     for its data forever; closing the input queue ends the blocked training step, and ``error``
-    names the process (the driver exits with it)."""
+    names the process, or the reason its exit status stands for in ``reasons`` (the driver exits
+    with it). The same closing unblocks a run that got SIGTERM or Ctrl-C (stop_on_signals)."""
     _chief_only = False     # every worker of a multi-machine run
 
-    def __init__(self, processes, input_source, interval=5.):
+    def __init__(self, processes, input_source, interval=2., reasons=None):
         self.processes, self.input, self.interval = processes, input_source, interval
+        self.reasons = reasons or {}
         self.error = None
 
     def _before_train(self):
         self._stop = threading.Event()
+        _on_stop_signal.append(self.close_input)
         threading.Thread(target=self._watch, name='loader-watchdog', daemon=True).start()
+
+    def close_input(self):
+        self.input.thread.close_op.run(session=self.trainer.sess)
 
     def _watch(self):
         while not self._stop.wait(self.interval):
             dead = [p for p in self.processes() if not p.is_alive()]
             if dead:
-                self.error = 'loader process {} (pid {}) died with exit code {}; stopping training'.format(
-                    dead[0].name, dead[0].pid, dead[0].exitcode)
+                p = dead[0]
+                self.error = self.reasons.get(p.exitcode) or 'loader process {} (pid {}) died with exit code {}; ' \
+                    'stopping training'.format(p.name, p.pid, p.exitcode)
                 logger.error(self.error)
-                self.input.thread.close_op.run(session=self.trainer.sess)
+                self.close_input()
                 return
 
     def _after_train(self):
         self._stop.set()
+        if self.close_input in _on_stop_signal:
+            _on_stop_signal.remove(self.close_input)
 
 
 class InputMonitor(Callback):
@@ -830,45 +896,64 @@ def latest_checkpoint(folder):
     return max(steps)[1] if steps else tf.train.latest_checkpoint(folder)
 
 
+class WeightsError(ValueError):
+    """A weight file that is missing, unreadable, or does not fit the model; names the file."""
+
+
 def resolve_checkpoint(path):
     """A checkpoint prefix from a prefix, its .index file, a directory (its newest) or an .npz."""
     if path.endswith('.npz'):
         if not os.path.isfile(path):
-            raise FileNotFoundError('{}: no such file'.format(path))
+            raise WeightsError('{}: no such file'.format(path))
         return path
     if os.path.isdir(path):
         latest = latest_checkpoint(path)
         if latest is None:
-            raise FileNotFoundError('{}: no checkpoint in this directory'.format(path))
+            raise WeightsError('{}: no checkpoint in this directory'.format(path))
         return latest
     if path.endswith('.index'):
         path = path[:-len('.index')]
     if not os.path.isfile(path + '.index'):
-        raise FileNotFoundError('{}: not a checkpoint (no {}.index) nor an .npz file'.format(path, path))
+        raise WeightsError('{}: not a checkpoint (no {}.index) nor an .npz file'.format(path, path))
     return path
+
+
+@contextlib.contextmanager
+def _readable(path):
+    """Turns what numpy, zipfile and TensorFlow raise on a damaged file into a WeightsError."""
+    try:
+        yield
+    except WeightsError:
+        raise
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, tf.errors.OpError) as e:
+        reason = getattr(e, 'message', None) or str(e) or type(e).__name__
+        raise WeightsError('{}: cannot be read as weights ({}); is it damaged or cut short?'.format(
+            path, reason.splitlines()[0] if reason else type(e).__name__)) from None
 
 
 def read_weights(path):
     """name -> array from a TF checkpoint (prefix, .index file or directory) or an .npz."""
     path = resolve_checkpoint(path)
-    if path.endswith('.npz'):
-        with np.load(path, allow_pickle=False) as f:
-            return {k[:-2] if k.endswith(':0') else k: f[k] for k in f.files}
-    reader = tf.train.load_checkpoint(path)
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+    with _readable(path):
+        if path.endswith('.npz'):
+            with np.load(path, allow_pickle=False) as f:
+                return {k[:-2] if k.endswith(':0') else k: f[k] for k in f.files}
+        reader = tf.train.load_checkpoint(path)
+        return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
 def read_num_classes(path):
     """The class count of a checkpoint or .npz, from its head (linear/b), without loading the rest."""
     path = resolve_checkpoint(path)
-    if path.endswith('.npz'):
-        with np.load(path, allow_pickle=False) as f:
-            key = next((k for k in ('linear/b', 'linear/b:0') if k in f.files), None)
-            shape = f[key].shape if key else None
-    else:
-        shape = tf.train.load_checkpoint(path).get_variable_to_shape_map().get('linear/b')
+    with _readable(path):
+        if path.endswith('.npz'):
+            with np.load(path, allow_pickle=False) as f:
+                key = next((k for k in ('linear/b', 'linear/b:0') if k in f.files), None)
+                shape = f[key].shape if key else None
+        else:
+            shape = tf.train.load_checkpoint(path).get_variable_to_shape_map().get('linear/b')
     if not shape:
-        raise ValueError('{}: no classifier head (linear/b) in it'.format(path))
+        raise WeightsError('{}: no classifier head (linear/b) in it'.format(path))
     return int(shape[0])
 
 
@@ -877,7 +962,8 @@ class ResumeRestore(SaverRestore):
     only warns about variables it cannot find and trains on with them freshly initialised."""
 
     def _setup_graph(self):
-        shapes = tf.train.load_checkpoint(self.path).get_variable_to_shape_map()
+        with _readable(self.path):
+            shapes = tf.train.load_checkpoint(self.path).get_variable_to_shape_map()
         problems = []
         for v in tf.compat.v1.global_variables():
             name, shape = v.op.name, tuple(v.shape.as_list())
@@ -886,7 +972,7 @@ class ResumeRestore(SaverRestore):
             elif tuple(shapes[name]) != shape:
                 problems.append('{}: {} in the checkpoint, {} in the model'.format(name, tuple(shapes[name]), shape))
         if problems:
-            raise ValueError('{} is from another model (architecture or class count) than this run; use the same '
+            raise WeightsError('{} is from another model (architecture or class count) than this run; use the same '
                              'model flags or another --logdir. {} variable(s) differ:\n  {}'.format(
                                  self.path, len(problems), '\n  '.join(problems[:10])))
         super()._setup_graph()
@@ -918,10 +1004,10 @@ class WeightLoader(SessionInit):
             var.load(value.astype(var.dtype.as_numpy_dtype, copy=False), sess)
             loaded += 1
         if self.strict and (mismatched or missing):
-            raise ValueError('{} does not fit this model (another architecture or class count?):\n  {}'.format(
+            raise WeightsError('{} does not fit this model (another architecture or class count?):\n  {}'.format(
                 self.path, '\n  '.join(mismatched + ['{}: missing from the file'.format(m) for m in missing[:20]])))
         if loaded == 0:
-            raise ValueError('{}: none of the model\'s variables were found in it'.format(self.path))
+            raise WeightsError('{}: none of the model\'s variables were found in it'.format(self.path))
         for m in mismatched:
             logger.warn('Skipped (shape differs) ' + m)
         for name in missing:

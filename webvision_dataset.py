@@ -11,14 +11,17 @@
 DataFlows yield uint8 BGR images and int labels and know nothing about the model.
 """
 import array
+import io
 import itertools
 import os
 import signal
+import stat
 import threading
 import time
 
 import cv2
 import numpy as np
+import PIL.Image
 
 import tfcompat  # before tensorpack imports TensorFlow
 
@@ -283,28 +286,94 @@ class BadImageLog:
             return sum(1 for _ in f)
 
 
+MAX_IMAGE_BYTES = 256 << 20      # a listed "image" larger than this is refused unread
+
+
 def read_image_file(path):
-    """(bytes, None) or (None, reason)."""
+    """(bytes, None) or (None, reason). Only regular files are read: a listed FIFO would block a
+    loader forever and /dev/zero would fill its memory (O_NONBLOCK makes opening a FIFO return)."""
     try:
-        with open(path, 'rb') as f:
-            data = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         return None, 'unreadable: {}'.format(e.strerror)
+    with os.fdopen(fd, 'rb') as f:
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None, 'not a regular file'
+            if st.st_size > MAX_IMAGE_BYTES:
+                return None, 'file of {:,} bytes, over the {:,} an image may have'.format(st.st_size, MAX_IMAGE_BYTES)
+            data = f.read(MAX_IMAGE_BYTES + 1)
+        except OSError as e:
+            return None, 'unreadable: {}'.format(e.strerror)
+    if len(data) > MAX_IMAGE_BYTES:
+        return None, 'file over the {:,} bytes an image may have'.format(MAX_IMAGE_BYTES)
     return (data, None) if data else (None, 'empty file')
 
 
-def decode_full(data):
-    """BGR uint8 image of the whole file, or (None, reason). Grayscale, PNG, GIF or CMYK content in a
-    .jpg file decodes."""
+# Pillow's default limit: images above it are refused before decoding (a 1 MB PNG can claim
+# 20,000 x 20,000 pixels and cost 1.2 GB decoded, in every loader that meets it).
+MAX_IMAGE_PIXELS = 89478485
+# Pillow only reads headers here (header_shape); its own limit would refuse what --max-image-pixels
+# allows, and too_large() applies ours on every decode path.
+PIL.Image.MAX_IMAGE_PIXELS = None
+
+
+def header_shape(data):
+    """(height, width) read from an encoded image's header without decoding it; None for a
+    format Pillow does not know."""
+    try:
+        with PIL.Image.open(io.BytesIO(data)) as im:
+            return im.height, im.width
+    except Exception:       # noqa: BLE001  (Pillow's plugins raise many types on garbage)
+        return None
+
+
+def too_large(shape, max_pixels):
+    """Why an image of this (height, width) is refused, or None."""
+    if shape[0] * shape[1] <= max_pixels:
+        return None
+    return 'too large: {} x {} pixels, over the limit of {:,} (--max-image-pixels)'.format(
+        shape[1], shape[0], max_pixels)
+
+
+class Refused(Exception):
+    """An image refused before or while decoding; the message is the reason."""
+
+
+def decode_checked(data, max_pixels=MAX_IMAGE_PIXELS):
+    """The whole image, BGR uint8, by OpenCV, once its header shows a known format within
+    ``max_pixels``; Refused with the reason otherwise."""
+    shape = header_shape(data)
+    if shape is None:
+        raise Refused('not a decodable image')
+    reason = too_large(shape, max_pixels)
+    if reason:
+        raise Refused(reason)
     im = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if im is None or im.size == 0:
-        return None, 'not a decodable image'
-    return im, None
+        raise Refused('not a decodable image')
+    return im
+
+
+def decode_full(data, max_pixels=MAX_IMAGE_PIXELS):
+    """(BGR uint8 image of the whole file, None), or (None, reason). Grayscale, PNG, GIF or CMYK
+    content in a .jpg file decodes; images above ``max_pixels`` are refused before decoding."""
+    try:
+        return decode_checked(data, max_pixels), None
+    except Refused as e:
+        return None, str(e)
 
 
 def decode_image(path, decode=decode_full):
+    """(image, None) or (None, reason) for the file at ``path``; never raises for its content."""
     data, reason = read_image_file(path)
-    return (None, reason) if data is None else decode(data)
+    if data is None:
+        return None, reason
+    try:
+        return decode(data)
+    except Exception as e:  # noqa: BLE001  (one bad image must not stop a run; the reason is reported)
+        return None, 'decoding failed: {}'.format(e)
 
 
 class AugmentorDecoder:
@@ -378,25 +447,64 @@ def train_files(root, source='all', balance=False, fmt='files', shard=None):
 
 
 def get_train_dataflow(root, batch_size, decode, parallel, bad_log_path=None, source='all', balance=False,
-                       fmt='files', shard=None):
+                       fmt='files', shard=None, max_bad_fraction=0.5):
     """Shuffled batches [images uint8 NHWC BGR, labels int32] of ``decode``d images (see
     imagenet_utils.decoder). Each loader process decodes whole batches, so one message per batch
-    goes each way. Undecodable images are listed in ``bad_log_path`` and replaced (_LoadBatch)."""
+    goes each way. Undecodable images are listed in ``bad_log_path`` and replaced (_LoadBatch);
+    a loader stops when more than ``max_bad_fraction`` of its images fail (BadImageGuard)."""
     ds = BatchData(train_files(root, source, balance, fmt, shard), batch_size, use_list=True)
-    load = _LoadBatch(_LoadDecode(decode, BadImageLog(bad_log_path)))
+    load = _LoadBatch(_LoadDecode(decode, BadImageLog(bad_log_path)), BadImageGuard(max_bad_fraction, bad_log_path))
     if parallel > 0:
         # whole batches both ways: one message per batch, not per image
         return MultiProcessMapDataZMQ(ds, parallel, load, buffer_size=max(2 * parallel, 8))
     return MapData(ds, load)
 
 
+BAD_WINDOW = 1000          # images a loader judges its failure rate over
+BAD_IMAGES_EXIT = 3        # a loader's exit status when too many of its images fail
+
+
+class TooManyBadImages(DataError):
+    pass
+
+
+class BadImageGuard:
+    """Counts the images a loader tried in windows of BAD_WINDOW; raises TooManyBadImages when more
+    than ``max_fraction`` of a window failed (a tree of HTML pages saved as .jpg would otherwise
+    spin forever: every batch is skipped and another drawn)."""
+
+    def __init__(self, max_fraction, bad_log_path=None, window=BAD_WINDOW):
+        self.max_fraction, self.bad_log_path, self.window = max_fraction, bad_log_path, window
+        self.tried = self.bad = 0
+
+    def record(self, tried, bad):
+        self.tried, self.bad = self.tried + tried, self.bad + bad
+        if self.tried < self.window:
+            return
+        if self.bad > self.max_fraction * self.tried:
+            raise TooManyBadImages(self.message(self.bad, self.tried, self.max_fraction, self.bad_log_path))
+        self.tried = self.bad = 0
+
+    @staticmethod
+    def message(bad, tried, max_fraction, bad_log_path):
+        """The reason, as the loader that stopped says it and as the trainer repeats it (``bad`` and
+        ``tried`` None: not known there)."""
+        counts = '{:,} of the last {:,}'.format(bad, tried) if tried else 'more than {:.0%} of the last {:,}'.format(
+            max_fraction, BAD_WINDOW)
+        return ('{} training images a loader tried could not be decoded (limit: --max-bad-fraction {:g}); is the '
+                'data complete? They are listed in {}'.format(counts, max_fraction, bad_log_path or 'the bad-image log'))
+
+
 class _LoadBatch:
     """Decodes a batch of [sources, labels, indices] into [images, labels]. An image that cannot be
     decoded is replaced by another of the same batch (with its own random crop), so that batches
-    keep their size; it is listed in the bad-image log as usual."""
+    keep their size; it is listed in the bad-image log as usual. When images keep failing (see
+    BadImageGuard), a loader process says why and exits with BAD_IMAGES_EXIT (the trainer's
+    LoaderWatchdog stops the run); in the calling process, TooManyBadImages is raised."""
 
-    def __init__(self, load):
-        self.load = load
+    def __init__(self, load, guard=None):
+        self.load, self.guard = load, guard
+        self._owner = os.getpid()
 
     def __call__(self, entries):
         rows, good = [], []
@@ -405,11 +513,23 @@ class _LoadBatch:
             if row is not None:
                 rows.append(row)
                 good.append(entry)
+        self._check(len(entries[0]), len(entries[0]) - len(rows))
         if not rows:
             return None         # a batch of nothing but bad images: skipped
         for k in range(len(entries[0]) - len(rows)):
             rows.append(self.load(good[k % len(good)]) or rows[k % len(good)])   # decoded again: a new crop
         return [np.stack([r[0] for r in rows]), np.asarray([r[1] for r in rows], np.int32)]
+
+    def _check(self, tried, bad):
+        if self.guard is None:
+            return
+        try:
+            self.guard.record(tried, bad)
+        except TooManyBadImages as e:
+            if os.getpid() == self._owner:
+                raise
+            logger.error(str(e))
+            os._exit(BAD_IMAGES_EXIT)       # a traceback from a loader process would say less
 
 
 def get_eval_dataflow(root, split, batch_size, decode, parallel=2, with_index=False, bad_log_path=None,
@@ -419,11 +539,12 @@ def get_eval_dataflow(root, split, batch_size, decode, parallel=2, with_index=Fa
     image) so that evaluation has one prediction per listed image."""
     ds = LMDBImages(lmdb_path(root, split)) if fmt == 'lmdb' else WebVisionFiles(root, split, shuffle=False)
     load = _LoadDecode(decode, BadImageLog(bad_log_path), with_index=True)
-    blank = []
+    blank, undecodable = [], []
 
     def load_one(dp):
         out = load(dp)
         if out is None:
+            undecodable.append(dp[2])
             logger.warn('{}: not decodable; predicting on a black image'.format(dp[0] if isinstance(dp[0], str) else dp[2]))
             if not blank:
                 blank.append(decode(cv2.imencode('.png', np.zeros((256, 256, 3), np.uint8))[1].tobytes())[0])
@@ -439,7 +560,9 @@ def get_eval_dataflow(root, split, batch_size, decode, parallel=2, with_index=Fa
     # Threads, each decoding a whole batch: the decoders release the GIL, and one queue hand-off per
     # batch instead of per image left the GIL-bound bookkeeping a third of its cost.
     ds = BatchData(ds, batch_size, remainder=True, use_list=True)
-    return MultiThreadMapData(ds, max(parallel, 1), load_batch, buffer_size=min(len(ds), 8), strict=True)
+    flow = MultiThreadMapData(ds, max(parallel, 1), load_batch, buffer_size=min(len(ds), 8), strict=True)
+    flow.undecodable = undecodable      # list positions of the images predicted on a black image
+    return flow
 
 
 class FakeImageData(DataFlow):

@@ -1,5 +1,6 @@
 """File lists, image decoding and the DataFlows on small made-up roots with broken inputs."""
 import os
+import re
 
 import cv2
 import numpy as np
@@ -294,3 +295,78 @@ def test_lmdb_train_flow_and_missing_files(root_with_bad_images):
     assert len(counts) == 3 and all(25 < c < 55 for c in counts)    # 2 good images per class
     with pytest.raises(wd.DataError, match='no such LMDB file.*pack_lmdb'):
         wd.LMDBImages(wd.lmdb_path(root_with_bad_images, 'train', 'google'))
+
+
+def png_claiming(width, height):
+    """A PNG of a few dozen bytes whose header claims width x height pixels (its data is empty)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+    ihdr = struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)
+    return b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', zlib.compress(b'')) + chunk(b'IEND', b'')
+
+
+def jpeg_claiming(width, height):
+    """A real small JPEG whose frame header (SOF0) is rewritten to claim width x height."""
+    import struct
+    data = bytearray(cv2.imencode('.jpg', photo())[1].tobytes())
+    sof = data.index(b'\xff\xc0')
+    data[sof + 5:sof + 9] = struct.pack('>HH', height, width)
+    return bytes(data)
+
+
+@pytest.mark.parametrize('blob,claim', [(png_claiming(100000, 100000), '100000 x 100000'),
+                                        (png_claiming(20000, 20000), '20000 x 20000'),
+                                        (jpeg_claiming(60000, 40000), '60000 x 40000')])
+def test_images_over_the_pixel_limit_are_refused_before_decoding(tmp_path, blob, claim):
+    import resource
+    path = str(tmp_path / 'huge.png')
+    with open(path, 'wb') as f:
+        f.write(blob)
+    reason = 'too large: {} pixels, over the limit of 89,478,485 (--max-image-pixels)'.format(claim)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for decode in (wd.decode_full, iu.decoder(True, 32), iu.decoder(False, 32)):
+        assert wd.decode_image(path, decode) == (None, reason)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 << 10     # KB: nothing decoded
+    small = iu.decoder(False, 32, max_pixels=1000)
+    assert wd.decode_image(str(tmp_path / 'huge.png'), small)[1].endswith('over the limit of 1,000 (--max-image-pixels)')
+
+
+def test_fifos_devices_and_huge_files_are_not_read(tmp_path):
+    fifo = str(tmp_path / 'pipe.jpg')
+    os.mkfifo(fifo)
+    assert wd.read_image_file(fifo) == (None, 'not a regular file')        # returns at once, no writer needed
+    assert wd.read_image_file('/dev/zero') == (None, 'not a regular file')
+    big = str(tmp_path / 'big.jpg')
+    with open(big, 'wb') as f:
+        f.truncate(wd.MAX_IMAGE_BYTES + 1)                                 # sparse: no disk used
+    assert 'over the 268,435,456 an image may have' in wd.read_image_file(big)[1]
+
+
+def test_a_tree_where_nothing_decodes_stops_the_train_flow(tmp_path):
+    root = str(tmp_path / 'html')
+    write_root(root, ''.join('p{}.jpg {}\n'.format(i, i % 3) for i in range(40)), '')
+    os.makedirs(os.path.join(root, 'train'))
+    for i in range(40):
+        with open(os.path.join(root, 'train', 'p{}.jpg'.format(i)), 'wb') as f:
+            f.write(b'<html>404</html>')
+    log = str(tmp_path / 'bad.txt')
+    ds = wd.get_train_dataflow(root, 8, iu.decoder(True, 32), parallel=0, bad_log_path=log)
+    ds.reset_state()
+    with pytest.raises(wd.TooManyBadImages, match=r'1,000 of the last 1,000 training images .* listed in ' + re.escape(log)):
+        for _ in range(30):                                                # epochs of 40 images
+            for _ in ds:
+                pass
+    with open(log) as f:
+        assert sum(1 for _ in f) == 1000                                   # stopped after one window
+
+
+def test_bad_image_guard_judges_windows():
+    guard = wd.BadImageGuard(0.5, window=100)
+    for _ in range(10):
+        guard.record(10, 5)                                                # exactly half: allowed
+    guard.record(60, 60)
+    with pytest.raises(wd.TooManyBadImages, match='60 of the last 100'):
+        guard.record(40, 0)
