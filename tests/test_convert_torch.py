@@ -121,3 +121,37 @@ def test_predict_names_imagenet_classes_of_a_converted_model(tmp_path):
     with open(os.path.join(ROOT, 'utils', 'imagenet1k_synset_words.txt')) as f:
         names = [line.strip() for line in f]
     assert out[1].split(' - ', 1)[1] == repr(names[best])
+
+
+def run_converter(*args):
+    return subprocess.run([sys.executable, CONVERTER] + [str(a) for a in args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize('content', [b'', b'PK\x03\x04cut', None])
+def test_damaged_files_are_named_without_a_traceback(tmp_path, content):
+    pth = tmp_path / 'm.pth'
+    if content is None:                                  # a real file, cut in half
+        torch.save(torch_resnet.build('resnet18').state_dict(), str(pth))
+        content = pth.read_bytes()[:pth.stat().st_size // 2]
+    pth.write_bytes(content)
+    proc = run_converter(pth, tmp_path / 'm.npz', '--arch', 'resnet18')
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr
+    assert 'error: {}: not a readable PyTorch file'.format(pth) in proc.stderr
+
+
+def test_non_tensors_and_colliding_prefixes_are_refused(tmp_path):
+    sd = torch_resnet.build('resnet18').state_dict()
+    proc, _ = convert(dict(sd, **{'fc.note': 3}), tmp_path, 'resnet18')
+    assert proc.returncode == 1 and "'fc.note' holds int, not a tensor" in proc.stderr, proc.stderr
+    proc, _ = convert(dict(sd, **{'module.conv1.weight': sd['conv1.weight'] + 1}), tmp_path, 'resnet18')
+    assert proc.returncode == 1 and "both 'conv1.weight' and 'module.conv1.weight'" in proc.stderr, proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+def test_an_output_folder_that_does_not_exist_is_refused_first(tmp_path):
+    pth = tmp_path / 'm.pth'
+    torch.save(torch_resnet.build('resnet18').state_dict(), str(pth))
+    out = tmp_path / 'no' / 'm.npz'
+    proc = run_converter(pth, out, '--arch', 'resnet18')
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert 'error: OUTPUT {}: the folder {} does not exist'.format(out, out.parent) in proc.stderr

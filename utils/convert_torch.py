@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from utils.scoring import InputError, check_writable  # noqa: E402
 
 ARCHS = {  # name: (depth, mode, group width)
     'resnet18': (18, 'resnet', 4), 'resnet34': (34, 'resnet', 4), 'resnet50': (50, 'resnet', 4),
@@ -42,19 +43,38 @@ class ConversionError(ValueError):
 
 
 def load_state_dict(path):
+    """name -> tensor from a PyTorch file, unpickling nothing but tensors and plain containers;
+    ConversionError naming the file for a damaged file, a non-tensor value or two names that
+    become one once DataParallel's "module." prefix is dropped."""
     import pickle
     import torch
     try:
         sd = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
         raise ConversionError('{}: refusing to unpickle anything but tensors ({})'.format(
-            path, str(e).splitlines()[0])) from None
+            path, first_line(e))) from None
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError) as e:
+        raise ConversionError('{}: not a readable PyTorch file ({}); is it damaged or cut short?'.format(
+            path, first_line(e))) from None
     if isinstance(sd, dict) and isinstance(sd.get('state_dict'), dict):     # a training checkpoint
         sd = sd['state_dict']
     if not isinstance(sd, dict):
         raise ConversionError('{}: expected a state dict, got {}'.format(path, type(sd).__name__))
-    prefix = 'module.'                                                       # saved from DataParallel
-    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in sd.items()}
+    out, prefix = {}, 'module.'                                              # saved from DataParallel
+    for key, value in sd.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise ConversionError('{}: {!r} holds {}, not a tensor'.format(path, key, type(value).__name__))
+        name = key[len(prefix):] if key.startswith(prefix) else key
+        if name in out:
+            raise ConversionError('{}: both {!r} and {!r} are in it; they would be the same weight'.format(
+                path, name, prefix + name))
+        out[name] = value
+    return out
+
+
+def first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 class Converter:
@@ -140,9 +160,14 @@ def check_shapes(weights, shapes, path):
 def save_npz(path, weights):
     """Writes an uncompressed .npz (zip64 past 4 GB) atomically."""
     tmp = path + '.tmp'
-    with open(tmp, 'wb') as f:
-        np.savez(f, **weights)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, 'wb') as f:
+            np.savez(f, **weights)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def main(argv=None):
@@ -154,12 +179,13 @@ def main(argv=None):
     depth, mode, group_width = ARCHS[args.arch]
     start = time.time()
     try:
+        check_writable(args.output, 'OUTPUT')
         weights = convert(load_state_dict(args.input), depth, args.input)   # the loaded dict is consumed
         check_shapes(weights, model_shapes(depth, mode, group_width, len(weights['linear/b'])), args.input)
-    except ConversionError as e:
+        save_npz(args.output, weights)
+    except (ConversionError, InputError, OSError) as e:
         print('error: {}'.format(e), file=sys.stderr)
         return 1
-    save_npz(args.output, weights)
     n = sum(v.size for v in weights.values() if not v.dtype == np.int64)
     print('Converted {} ({} arrays, {:,} values, {} classes) to {} in {:.1f} s; load it with '
           'imagenet-resnet.py -d {} --mode {}{} --load {}'.format(

@@ -1,0 +1,138 @@
+"""imagenet-resnet.py on hostile or broken input: every case ends in one clear error line (no
+traceback), and SIGTERM ends a run in any state within seconds."""
+import os
+import shutil
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from conftest import run_driver
+from imagenet_utils import read_weights
+from test_dataset import png_claiming
+from test_driver import SMALL, loaders_of, start_training
+
+
+@pytest.fixture(scope='module')
+def trained_run(demo_root, tmp_path_factory):
+    logdir = str(tmp_path_factory.mktemp('runs') / 'base')
+    run_driver(*SMALL, '--data', demo_root, '--logdir', logdir, '--epochs', 1, '--steps-per-epoch', 2, '--no-val')
+    return logdir
+
+
+def assert_one_line_error(proc, message):
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    assert 'error: ' + message in proc.stderr, proc.stderr[-3000:]
+
+
+def copy_meta(demo_root, root):
+    shutil.copytree(os.path.join(demo_root, 'meta'), os.path.join(root, 'meta'))
+    return os.path.join(root, 'meta', 'train.txt')
+
+
+def test_training_where_no_image_decodes_stops_naming_the_log(demo_root, tmp_path):
+    root, logdir = str(tmp_path / 'html'), str(tmp_path / 'run')
+    with open(copy_meta(demo_root, root)) as f:
+        names = [line.split()[0] for line in f if line.strip()]
+    for name in names:                                   # error pages saved under the images' names
+        os.makedirs(os.path.dirname(os.path.join(root, 'train', name)), exist_ok=True)
+        with open(os.path.join(root, 'train', name), 'wb') as f:
+            f.write(b'<html><body>404 Not Found</body></html>')
+    started = time.time()
+    proc = run_driver(*SMALL, '--data', root, '--logdir', logdir, '--no-val', '--epochs', 1,
+                      '--steps-per-epoch', 10000, timeout=300, check=False)
+    assert_one_line_error(proc, 'more than 50% of the last 1,000 training images a loader tried could not be decoded')
+    assert os.path.join(logdir, 'bad_images.txt') in proc.stderr
+    assert time.time() - started < 240
+    with open(os.path.join(logdir, 'bad_images.txt')) as f:
+        assert 1000 <= sum(1 for _ in f) <= 4000                         # bounded: a window or so per loader
+
+
+def test_sigterm_ends_a_run_whose_loaders_hang(demo_root, tmp_path):
+    logdir = str(tmp_path / 'hung')
+    proc = start_training(demo_root, logdir, '--epochs', '1', '--steps-per-epoch', '10000')
+    loaders = []
+    try:
+        loaders = loaders_of(proc)
+        for p in loaders:                                # a loader stuck on a dead network mount
+            p.suspend()
+        time.sleep(15)                                   # the trainer is now waiting for data inside TensorFlow
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        started = time.time()
+        code = proc.wait(timeout=40)
+        assert time.time() - started < 30 and code == 143
+    finally:
+        for p in loaders:
+            try:
+                p.kill()
+            except Exception:
+                pass
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_predict_refuses_an_oversized_image_and_goes_on(demo_root, trained_run, tmp_path):
+    huge = str(tmp_path / 'huge.png')
+    with open(huge, 'wb') as f:
+        f.write(png_claiming(100000, 100000))
+    with open(os.path.join(demo_root, 'meta', 'val.txt')) as f:
+        good = os.path.join(demo_root, 'val', f.readline().split()[0])
+    proc = run_driver(*SMALL, '--data', demo_root, '--load', trained_run, '--predict', huge, good, check=False)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    assert '{}: cannot predict: too large: 100000 x 100000 pixels, over the limit of 89,478,485'.format(huge) in proc.stderr
+    assert proc.stdout.splitlines()[0] == good and len(proc.stdout.splitlines()) == 6
+
+
+def test_eval_refuses_non_finite_probabilities(demo_root, trained_run, tmp_path):
+    weights = read_weights(trained_run)
+    weights['linear/b'] = np.full_like(weights['linear/b'], np.nan)
+    npz, out = str(tmp_path / 'nan.npz'), str(tmp_path / 'p.json')
+    np.savez(npz, **weights)
+    proc = run_driver(*SMALL, '--data', demo_root, '--eval', '--load', npz, '--predictions', out, check=False)
+    assert_one_line_error(proc, '{}: '.format(npz))
+    assert 'got probabilities that are not finite (NaN or infinity)' in proc.stderr
+    assert not os.path.exists(out)
+
+
+def test_eval_checks_the_predictions_path_first(demo_root, trained_run, tmp_path):
+    out = str(tmp_path / 'no' / 'p.json')
+    proc = run_driver(*SMALL, '--data', demo_root, '--eval', '--load', trained_run, '--predictions', out, check=False)
+    assert_one_line_error(proc, '--predictions {}: the folder {} does not exist'.format(out, tmp_path / 'no'))
+    assert 'eval' not in proc.stderr.split('error: ')[0].split('\n')[-1]
+
+
+@pytest.mark.parametrize('content', [b'', b'PK\x03\x04 cut short', None])
+def test_damaged_weight_files_are_named(demo_root, trained_run, tmp_path, content):
+    npz = str(tmp_path / 'w.npz')
+    if content is None:                                  # a real file, cut in half
+        np.savez(npz, **read_weights(trained_run))
+        with open(npz, 'rb') as f:
+            content = f.read()[:os.path.getsize(npz) // 2]
+    with open(npz, 'wb') as f:
+        f.write(content)
+    proc = run_driver(*SMALL, '--data', demo_root, '--eval', '--load', npz, check=False)
+    assert_one_line_error(proc, '{}: cannot be read as weights'.format(npz))
+
+
+def test_bad_list_lines_are_one_line_errors(demo_root, tmp_path):
+    root = str(tmp_path / 'root')
+    train = copy_meta(demo_root, root)
+    os.symlink(os.path.join(demo_root, 'train'), os.path.join(root, 'train'))
+    with open(train) as f:
+        n = sum(1 for _ in f)
+    with open(train, 'ab') as f:
+        f.write(b'extra.jpg 99\n')
+    args = SMALL + ['--data', root, '--logdir', str(tmp_path / 'run'), '--no-val', '--epochs', 1]
+    proc = run_driver(*args, check=False)
+    assert_one_line_error(proc, '{}:{}: label 99 is outside [0, 12)'.format(train, n + 1))
+    with open(train, 'ab') as f:
+        f.write(b'caf\xe9.jpg 1\n')
+    with open(train, 'rb') as f:
+        lines = f.read().split(b'\n')
+    with open(train, 'wb') as f:
+        f.write(b'\n'.join(lines[:n] + lines[n + 1:]))
+    proc = run_driver(*args, check=False)
+    assert_one_line_error(proc, "{}:{}: not UTF-8 text: byte b'\\xe9'".format(train, n + 1))
