@@ -12,18 +12,28 @@ others when training starts (also after it resumed from a checkpoint).
 """
 import json
 import os
+import re
+import socket
+import time
 
 import tfcompat  # noqa: F401
 import tensorflow as tf
 from tensorflow.python.ops import collective_ops
 from tensorpack.callbacks import Callback
+from tensorpack.tfutils.common import get_global_step_var
 from tensorpack.tfutils.tower import TrainTowerContext
+from tensorpack.train.base import StopTraining
 from tensorpack.train.tower import SingleCostTrainer
 from tensorpack.utils import logger
 
 GROUP_KEY = 1
 GRADIENT_KEYS = 1000            # instance keys: one per gradient, then one per broadcast variable
 BROADCAST_KEYS = 1000000
+COLLECTIVE_TIMEOUT = 600.       # seconds a step waits for the other workers (--collective-timeout)
+JOIN_TIMEOUT_FACTOR = 6         # at the start, workers wait this many times longer for each other
+# what TensorFlow raises when a peer is gone: reset connection, timeout, or cancelled collective
+PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+               tf.errors.AbortedError, tf.errors.InternalError, tf.errors.UnknownError)
 
 
 class ClusterError(ValueError):
@@ -92,11 +102,14 @@ class Cluster:
 class CollectiveAllReduceTrainer(SingleCostTrainer):
     """One tower per machine; its gradients are averaged over all machines with collective
     all-reduce before the optimizer applies them, so every machine applies the same update.
-    Callbacks that are chief-only in tensorpack (checkpoints, validation, logs) run on task 0 only."""
+    Callbacks that are chief-only in tensorpack (checkpoints, validation, logs) run on task 0 only.
+    A collective that waits more than ``timeout`` seconds for a worker fails, and so does one whose
+    peer is gone: training then stops with a WorkerLost error naming the worker and the step, and
+    ``resume_hint`` (a string, or a function that returns one) saying how to resume."""
 
-    def __init__(self, cluster):
+    def __init__(self, cluster, timeout=COLLECTIVE_TIMEOUT, resume_hint=''):
         super().__init__()
-        self.cluster = cluster
+        self.cluster, self.timeout, self.resume_hint = cluster, timeout, resume_hint
         self.is_chief = cluster.is_chief
 
     def _setup_graph(self, input, get_cost_fn, get_opt_fn):
@@ -104,13 +117,76 @@ class CollectiveAllReduceTrainer(SingleCostTrainer):
         # TensorFlow picks its ring (gRPC) implementation unless NCCL is asked for
         hint = 'nccl' if tfcompat.is_gpu_available() else 'auto'
         with tf.device(self.cluster.device), TrainTowerContext(''):
+            # now, not when tensorpack's step counter is set up (after our callbacks): the chief's
+            # global step must be among the variables BroadcastFromChief sends
+            get_global_step_var()
             grads = self._make_get_grad_fn(input, get_cost_fn, get_opt_fn)()
             averaged = [(collective_ops.all_reduce(g, self.cluster.size, GROUP_KEY, GRADIENT_KEYS + k,
-                                                   merge_op='Add', final_op='Div', communication_hint=hint), v)
+                                                   merge_op='Add', final_op='Div', communication_hint=hint,
+                                                   timeout=self.timeout), v)
                         for k, (g, v) in enumerate(grads)]
             opt = get_opt_fn()
             self.train_op = opt.apply_gradients(averaged, name='train_op')
-        return [BroadcastFromChief(self.cluster)]
+        return [BroadcastFromChief(self.cluster, self.timeout * JOIN_TIMEOUT_FACTOR)]
+
+    lost = None     # set when another worker stopped answering: the reason, for the driver to raise
+
+    def run_step(self):
+        try:
+            super().run_step()
+        except PEER_ERRORS + (RuntimeError,) as e:
+            # TensorFlow's MonitoredSession closes the session on UnavailableError and retries on the
+            # closed one: what reaches us then is "Attempted to use a closed Session"
+            if isinstance(e, RuntimeError) and 'closed Session' not in str(e):
+                raise
+            self.stop_lost(e, 'at global step {}'.format(self.loop.global_step))
+
+    def stop_lost(self, error, when):
+        """Ends training through tensorpack's StopTraining (any other exception is logged by its
+        main loop with a broken format and a traceback) and keeps the reason in ``lost``."""
+        self.lost = lost_worker_message(self.cluster, error, when, self.timeout, self.resume_hint)
+        logger.error(self.lost)
+        raise StopTraining(self.lost)
+
+
+class WorkerLost(ClusterError):
+    """Another worker stopped answering; the message names it, the step and where to resume."""
+
+
+def unreachable_workers(cluster, wait=3., tries=3):
+    """The other workers whose server does not accept a connection within ``wait`` seconds; asked
+    ``tries`` times a second apart, as a process that just died may still hold its port."""
+    for attempt in range(tries):
+        gone = []
+        for task, address in enumerate(cluster.hosts):
+            if task == cluster.task_index:
+                continue
+            host, _, port = address.rpartition(':')
+            try:
+                socket.create_connection((host.strip('[]'), int(port)), timeout=wait).close()
+            except OSError:
+                gone.append(task)
+        if gone:
+            return gone
+        time.sleep(1.)
+    return []
+
+
+def lost_worker_message(cluster, error, when, timeout, resume_hint):
+    """One line for a collective that failed: which worker (those whose server no longer accepts a
+    connection; else those TensorFlow's message names), when, and how to resume."""
+    text = getattr(error, 'message', None) or str(error)
+    tasks = unreachable_workers(cluster) or sorted(
+        {int(t) for t in re.findall(r'/job:worker/replica:0/task:(\d+)', text)} - {cluster.task_index})
+    if tasks:
+        who = ', '.join('worker {} ({})'.format(t, cluster.hosts[t]) for t in tasks if t < cluster.size)
+    elif isinstance(error, tf.errors.DeadlineExceededError):
+        who = 'a worker (none answered within {:.0f} s, --collective-timeout)'.format(timeout)
+    else:
+        who = 'another worker'
+    hint = resume_hint() if callable(resume_hint) else resume_hint
+    return '{} stopped answering {} (seen by worker {} of {}); {}'.format(
+        who, when, cluster.task_index, cluster.size, hint or 'rerun every worker')
 
 
 class BroadcastFromChief(Callback):
@@ -119,8 +195,8 @@ class BroadcastFromChief(Callback):
     position of the other workers follows the chief's global step."""
     _chief_only = False
 
-    def __init__(self, cluster):
-        self.cluster = cluster
+    def __init__(self, cluster, timeout=COLLECTIVE_TIMEOUT * JOIN_TIMEOUT_FACTOR):
+        self.cluster, self.timeout = cluster, timeout
 
     def _setup_graph(self):
         ops = []
@@ -129,13 +205,18 @@ class BroadcastFromChief(Callback):
                 shape, dtype, key = v.shape, v.dtype.base_dtype, BROADCAST_KEYS + k
                 if self.cluster.is_chief:
                     ops.append(collective_ops.broadcast_send(v.read_value() if hasattr(v, 'read_value') else v,
-                                                             shape, dtype, self.cluster.size, GROUP_KEY, key))
+                                                             shape, dtype, self.cluster.size, GROUP_KEY, key,
+                                                             timeout=self.timeout))
                 else:
-                    ops.append(v.assign(collective_ops.broadcast_recv(shape, dtype, self.cluster.size, GROUP_KEY, key)))
+                    ops.append(v.assign(collective_ops.broadcast_recv(shape, dtype, self.cluster.size, GROUP_KEY, key,
+                                                                      timeout=self.timeout)))
         self._op = tf.group(*ops)
 
     def _before_train(self):
-        self._op.run()
+        try:
+            self._op.run()
+        except PEER_ERRORS as e:
+            self.trainer.stop_lost(e, 'before the first step')
         loop = self.trainer.loop
         loop.update_global_step()
         epoch = loop.global_step // loop.steps_per_epoch + 1

@@ -12,6 +12,7 @@ scikit-image and scikit-learn ship). Rerunning a training command resumes from t
 checkpoint in its --logdir.
 """
 import argparse
+import functools
 import json
 import logging
 import os
@@ -31,7 +32,8 @@ from tensorpack.callbacks import DataParallelInferenceRunner, EstimatedTimeLeft,
 import imagenet_utils as iu
 import webvision_dataset as wd
 from resnet_model import DEPTHS, GROUP_WIDTHS, MODES, ResNetModel
-from distributed import Cluster, ClusterError, CollectiveAllReduceTrainer
+from distributed import (COLLECTIVE_TIMEOUT, JOIN_TIMEOUT_FACTOR, Cluster, ClusterError, CollectiveAllReduceTrainer,
+                         WorkerLost)
 from utils.scoring import InputError, check_writable, write_atomic
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -97,6 +99,9 @@ def get_args_parser():
       'the chief (task 0) first; start the same command with --task-index 0..N-1, one process per GPU. '
       'Without it, TF_CONFIG is read if set. Learning rate and steps per epoch follow the global batch')
     a('--task-index', type=int, metavar='I', help='with --hosts: this process\'s position in the list')
+    a('--collective-timeout', type=float, default=COLLECTIVE_TIMEOUT, metavar='S', help='with --hosts: stop when '
+      'a step waits longer than this for the other workers (a machine gone without a connection reset); at the '
+      'start they wait {}x as long for each other (default: %(default)s)'.format(JOIN_TIMEOUT_FACTOR))
     a('--max-image-pixels', type=int, default=wd.MAX_IMAGE_PIXELS, metavar='N', help='refuse images whose header '
       'claims more pixels, before decoding them (training and evaluation count them as undecodable) '
       '(default: %(default)s, Pillow\'s)')
@@ -154,6 +159,8 @@ def check_args(args):
         v = getattr(args, name)
         if v is not None and v < 1:
             raise UsageError('--{} must be positive, got {}'.format(name.replace('_', '-'), v))
+    if not args.collective_timeout > 0:
+        raise UsageError('--collective-timeout must be positive, got {}'.format(args.collective_timeout))
     if not 0 <= args.max_bad_fraction < 1:
         raise UsageError('--max-bad-fraction must be in [0, 1), got {}'.format(args.max_bad_fraction))
     return towers
@@ -200,11 +207,15 @@ def resume_point(logdir, steps_per_epoch):
     ckpt = iu.latest_checkpoint(logdir)
     if ckpt is None:
         return None, 1
-    step = int(ckpt.rsplit('-', 1)[1])
+    step = checkpoint_step(ckpt)
     epoch = step // steps_per_epoch + 1
     logger.info('Resuming from {}: global step {}, epoch {}'.format(ckpt, step, epoch))
     trim_stats(logdir, epoch - 1)
     return iu.ResumeRestore(ckpt), epoch
+
+
+def checkpoint_step(ckpt):
+    return int(ckpt.rsplit('-', 1)[1])
 
 
 def trim_stats(logdir, last_epoch):
@@ -287,6 +298,10 @@ def data_run(args, towers, per_tower, steps_per_epoch):
     if is_chief(args):
         logger.set_logger_dir(args.logdir, action='k')
         session_init, starting_epoch = resume_point(args.logdir, steps_per_epoch)
+    else:
+        # the chief broadcasts its step; where the workers share the logdir, a finished run is seen here too
+        ckpt = iu.latest_checkpoint(args.logdir)
+        starting_epoch = checkpoint_step(ckpt) // steps_per_epoch + 1 if ckpt else 1
     if starting_epoch > args.epochs:
         logger.info('{} is already trained to epoch {} of --epochs {}: nothing to do'.format(
             args.logdir, starting_epoch - 1, args.epochs))
@@ -314,9 +329,19 @@ def shard(args):
     return (args.cluster.task_index, args.cluster.size) if args.cluster else None
 
 
+def resume_hint(args):
+    """How to go on after a worker was lost, for the error message."""
+    if is_chief(args):
+        ckpt = iu.latest_checkpoint(args.logdir)
+        where = 'from {}'.format(ckpt) if ckpt else 'from the start (no checkpoint yet)'
+    else:
+        where = 'from the chief\'s newest checkpoint in its --logdir'
+    return 'rerun the same command on every worker to resume {}'.format(where)
+
+
 def make_trainer(args, towers):
     if args.cluster:
-        return CollectiveAllReduceTrainer(args.cluster)
+        return CollectiveAllReduceTrainer(args.cluster, args.collective_timeout, functools.partial(resume_hint, args))
     if towers == 1:
         return SimpleTrainer()
     # NCCL all-reduce on GPUs; without any (e.g. tests), towers fall back to the CPU and so must the reduction
@@ -339,7 +364,10 @@ def train(args, towers):
                          steps_per_epoch=steps_per_epoch, max_epoch=args.epochs)
     if not args.fake:
         iu.stop_on_signals()
-    launch_train_with_config(config, make_trainer(args, towers))
+    trainer = make_trainer(args, towers)
+    launch_train_with_config(config, trainer)
+    if getattr(trainer, 'lost', None):
+        raise WorkerLost(trainer.lost)
     if run.watchdog is not None and run.watchdog.error:
         raise TrainingStopped(run.watchdog.error)
     for cb in run.callbacks:

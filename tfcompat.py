@@ -64,6 +64,9 @@ def is_gpu_available():
     return bool(tf.config.list_physical_devices('GPU'))
 
 
+EXIT_HANDLER_SECONDS = 15
+
+
 def exit_process(code):
     """Ends the process after Python's exit handlers, without interpreter finalisation.
 
@@ -75,6 +78,15 @@ def exit_process(code):
     """
     import atexit
     import logging
+    import threading
+    import time
+
+    def force():
+        time.sleep(EXIT_HANDLER_SECONDS)
+        sys.stderr.write('exit handlers still running after {} s; exiting\n'.format(EXIT_HANDLER_SECONDS))
+        os._exit(code)
+    # a handler can hang (tensorpack joining a stuck loader, gRPC to a vanished worker): never the exit
+    threading.Thread(target=force, daemon=True).start()
     try:
         atexit._run_exitfuncs()
     finally:

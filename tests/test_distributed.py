@@ -1,6 +1,7 @@
 """Multi-machine training on 127.0.0.1: two worker processes, TensorFlow servers and collective
 all-reduce, checked step by step against one process averaging the same two half-batches."""
 import glob
+import re
 import os
 import socket
 import subprocess
@@ -88,3 +89,84 @@ def test_cluster_flags_are_checked():
                             'one process per GPU')):
         proc = run_driver(*flags, '--fake', check=False, timeout=120)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+
+
+def driver_flags(demo_root, logdir, hosts, epochs, steps=3):
+    return ['imagenet-resnet.py', '--data', demo_root, '-d', 18, '--image-size', 32, '--batch', 8, '--epochs', epochs,
+            '--steps-per-epoch', steps, '--no-val', '--workers', 1, '--logdir', logdir, '--hosts', hosts]
+
+
+def test_every_worker_resumes_from_the_chiefs_step_and_schedule(demo_root, tmp_path):
+    from imagenet_utils import learning_rate_at
+    logdir = str(tmp_path / 'run')
+    hosts = ','.join('127.0.0.1:{}'.format(p) for p in free_ports(2))
+    logs = [open(str(tmp_path / 'first{}.log'.format(i)), 'w') for i in range(2)]
+    wait_all([start(driver_flags(demo_root, logdir, hosts, 1) + ['--task-index', i], logs[i]) for i in range(2)], logs)
+    # again with one more epoch; worker 1's own folder is empty, as on another machine
+    hosts = ','.join('127.0.0.1:{}'.format(p) for p in free_ports(2))
+    logs = [open(str(tmp_path / 'second{}.log'.format(i)), 'w') for i in range(2)]
+    own = [logdir, str(tmp_path / 'elsewhere')]
+    wait_all([start(driver_flags(demo_root, own[i], hosts, 2) + ['--task-index', i], logs[i]) for i in range(2)], logs)
+    chief, other = open(logs[0].name).read(), open(logs[1].name).read()
+    assert 'Resuming from {}/model-3: global step 3, epoch 2'.format(logdir) in chief
+    assert 'Following the chief: global step 3, epoch 2' in other
+    lr = learning_rate_at(3, base_lr=0.1 * 16 / 256, steps_per_epoch=3, epochs=2)
+    for log in (chief, other):
+        assert 'At global_step=3, learning_rate is set to {:.6f}'.format(lr) in log
+        assert 'Start Epoch 1 ' not in log and 'Epoch 2 (global_step 6) finished' in log
+    assert os.path.isfile(os.path.join(logdir, 'model-6.index'))
+
+
+def test_a_lost_worker_stops_the_others_with_one_line(demo_root, tmp_path):
+    import signal
+    import time
+    logdir = str(tmp_path / 'run')
+    hosts = ','.join('127.0.0.1:{}'.format(p) for p in free_ports(2))
+    logs = [open(str(tmp_path / 'w{}.log'.format(i)), 'w') for i in range(2)]
+    procs = [start(driver_flags(demo_root, logdir, hosts, 3, steps=200) + ['--task-index', i], logs[i])
+             for i in range(2)]
+    try:
+        deadline = time.time() + 300
+        while 'Start Epoch 1' not in open(logs[1].name).read():
+            assert procs[1].poll() is None and time.time() < deadline, open(logs[1].name).read()[-3000:]
+            time.sleep(0.5)
+        time.sleep(3)
+        procs[1].send_signal(signal.SIGKILL)
+        assert procs[0].wait(timeout=120) == 1
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    log = open(logs[0].name).read()
+    errors = [line for line in log.splitlines() if line.startswith('error: ')]
+    assert len(errors) == 1 and 'Traceback' not in log, log[-3000:]
+    port = hosts.split(',')[1]
+    assert re.match(r'error: worker 1 \({}\) stopped answering at global step \d+ \(seen by worker 0 of 2\); '
+                    r'rerun the same command on every worker to resume from '.format(re.escape(port)),
+                    errors[0]), errors[0]
+
+
+def test_a_worker_that_stops_answering_without_a_reset_times_out(demo_root, tmp_path):
+    import signal
+    import time
+    import psutil
+    hosts = ','.join('127.0.0.1:{}'.format(p) for p in free_ports(2))
+    logs = [open(str(tmp_path / 'w{}.log'.format(i)), 'w') for i in range(2)]
+    flags = driver_flags(demo_root, str(tmp_path / 'run'), hosts, 3, steps=200) + ['--collective-timeout', 5]
+    procs = [start(flags + ['--task-index', i], logs[i]) for i in range(2)]
+    try:
+        deadline = time.time() + 300
+        while 'Start Epoch 1' not in open(logs[1].name).read():
+            assert procs[1].poll() is None and time.time() < deadline, open(logs[1].name).read()[-3000:]
+            time.sleep(0.5)
+        time.sleep(2)
+        psutil.Process(procs[1].pid).suspend()             # a machine gone quiet: its sockets stay open
+        started = time.time()
+        assert procs[0].wait(timeout=120) == 1
+        assert time.time() - started < 60
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+    errors = [line for line in open(logs[0].name).read().splitlines() if line.startswith('error: ')]
+    assert len(errors) == 1 and 'stopped answering at global step' in errors[0], errors

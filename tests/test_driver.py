@@ -35,7 +35,7 @@ def test_help_documents_every_flag():
                  '--warmup-epochs', '--epochs', '--steps-per-epoch', '--image-size', '--logdir', '--load',
                  '--keep', '--workers', '--threads', '--eval', '--predictions', '--fake', '--no-val', '--source',
                  '--predict', '--export', '--finetune', '--trunk-lr-mult', '--balance', '--format', '--hosts',
-                 '--task-index'):
+                 '--task-index', '--collective-timeout', '--max-image-pixels', '--max-bad-fraction', '--debug'):
         assert flag in out, flag
 
 

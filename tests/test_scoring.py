@@ -308,3 +308,13 @@ def test_predictions_with_non_string_names_are_refused(tmp_path):
     pred = write(tmp_path / 'p.json', json.dumps([{'file': 'a', 'top5': [0]}, {'file': [1], 'top5': [0]}]))
     with pytest.raises(InputError, match=r'row 2: "file" must be a string, got \[1\]'):
         read_predictions(pred)
+
+
+@pytest.mark.parametrize('stats,message', [('{"a": 1}', 'expected a list of epochs, got dict'),
+                                           ('[1, 2]', 'entry 1 has no epoch_num: 1'),
+                                           ('[{"epoch_num": 1}', 'not JSON')])
+def test_plot_log_refuses_stats_that_are_not_a_history(tmp_path, stats, message):
+    write(tmp_path / 'stats.json', stats)
+    proc = subprocess.run([sys.executable, os.path.join(SCRIPTS, 'plot_log.py'), str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and message in proc.stderr and 'Traceback' not in proc.stderr, proc.stderr

@@ -20,6 +20,7 @@ import tfcompat  # noqa: F401,E402  (tensorpack imports TensorFlow)
 from tensorpack.dataflow import DataFlow, LMDBSerializer  # noqa: E402
 
 import webvision_dataset as wd  # noqa: E402
+from utils.scoring import InputError  # noqa: E402
 
 
 class _Records(DataFlow):
@@ -68,7 +69,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     try:
         path, n, missing = pack(args.root, args.split, args.source, args.out)
-    except wd.DataError as e:
+    except (wd.DataError, InputError, OSError) as e:
         print('error: {}'.format(e), file=sys.stderr)
         return 1
     if n is None:

@@ -23,15 +23,27 @@ def read_stats(logdir):
     path = os.path.join(logdir, 'stats.json')
     if not os.path.isfile(path):
         raise FileNotFoundError('{}: no such file (is {} a training log folder?)'.format(path, logdir))
-    with open(path) as f:
-        stats = json.load(f)
+    with open(path, 'rb') as f:
+        try:
+            stats = json.loads(f.read().decode('utf-8'))
+        except ValueError as e:
+            raise ValueError('{}: not JSON ({})'.format(path, e)) from None
+    if not isinstance(stats, list):
+        raise ValueError('{}: expected a list of epochs, got {}'.format(path, type(stats).__name__))
     if not stats:
         raise ValueError('{}: no epoch recorded yet'.format(path))
+    for i, s in enumerate(stats, 1):
+        if not isinstance(s, dict) or not is_number(s.get('epoch_num')):
+            raise ValueError('{}: entry {} has no epoch_num: {}'.format(path, i, repr(s)[:80]))
     return stats
 
 
+def is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def series(stats, key):
-    points = [(s['epoch_num'], s[key]) for s in stats if key in s]
+    points = [(s['epoch_num'], s[key]) for s in stats if is_number(s.get(key))]
     return [p[0] for p in points], [p[1] for p in points]
 
 
