@@ -419,7 +419,6 @@ class _LoadDecode:
         if self._watching != os.getpid() and os.getpid() != self._owner:
             self._watching = os.getpid()
             _exit_with_parent()
-            cv2.setNumThreads(1)    # a loader per core already; OpenCV's own threads only contend
         source, label, index = dp
         data, reason = (source, None) if isinstance(source, bytes) else read_image_file(source)
         im = None
@@ -455,6 +454,9 @@ def get_train_dataflow(root, batch_size, decode, parallel, bad_log_path=None, so
     ds = BatchData(train_files(root, source, balance, fmt, shard), batch_size, use_list=True)
     load = _LoadBatch(_LoadDecode(decode, BadImageLog(bad_log_path)), BadImageGuard(max_bad_fraction, bad_log_path))
     if parallel > 0:
+        # A loader per core already, so OpenCV's own threads would only contend. Given up here, before
+        # the fork: a forked child that touched the parent's thread pool (setNumThreads) deadlocked.
+        cv2.setNumThreads(1)
         # whole batches both ways: one message per batch, not per image
         return MultiProcessMapDataZMQ(ds, parallel, load, buffer_size=max(2 * parallel, 8))
     return MapData(ds, load)

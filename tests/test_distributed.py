@@ -1,11 +1,13 @@
 """Multi-machine training on 127.0.0.1: two worker processes, TensorFlow servers and collective
 all-reduce, checked step by step against one process averaging the same two half-batches."""
 import glob
-import re
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -117,26 +119,33 @@ def test_every_worker_resumes_from_the_chiefs_step_and_schedule(demo_root, tmp_p
     assert os.path.isfile(os.path.join(logdir, 'model-6.index'))
 
 
+def stop_after_start(proc, log, stop, seconds):
+    """Calls ``stop`` ``seconds`` after ``proc`` started its first epoch (per its log)."""
+    deadline = time.time() + 300
+    while 'Start Epoch 1' not in open(log.name).read():
+        assert proc.poll() is None and time.time() < deadline, open(log.name).read()[-3000:]
+        time.sleep(0.5)
+    time.sleep(seconds)
+    stop()
+
+
+def kill_all(procs):
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+
+
 def test_a_lost_worker_stops_the_others_with_one_line(demo_root, tmp_path):
-    import signal
-    import time
     logdir = str(tmp_path / 'run')
     hosts = ','.join('127.0.0.1:{}'.format(p) for p in free_ports(2))
     logs = [open(str(tmp_path / 'w{}.log'.format(i)), 'w') for i in range(2)]
     procs = [start(driver_flags(demo_root, logdir, hosts, 3, steps=200) + ['--task-index', i], logs[i])
              for i in range(2)]
     try:
-        deadline = time.time() + 300
-        while 'Start Epoch 1' not in open(logs[1].name).read():
-            assert procs[1].poll() is None and time.time() < deadline, open(logs[1].name).read()[-3000:]
-            time.sleep(0.5)
-        time.sleep(3)
-        procs[1].send_signal(signal.SIGKILL)
+        stop_after_start(procs[1], logs[1], lambda: procs[1].send_signal(signal.SIGKILL), 3)
         assert procs[0].wait(timeout=120) == 1
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
+        kill_all(procs)
     log = open(logs[0].name).read()
     errors = [line for line in log.splitlines() if line.startswith('error: ')]
     assert len(errors) == 1 and 'Traceback' not in log, log[-3000:]
@@ -147,26 +156,18 @@ def test_a_lost_worker_stops_the_others_with_one_line(demo_root, tmp_path):
 
 
 def test_a_worker_that_stops_answering_without_a_reset_times_out(demo_root, tmp_path):
-    import signal
-    import time
     import psutil
     hosts = ','.join('127.0.0.1:{}'.format(p) for p in free_ports(2))
     logs = [open(str(tmp_path / 'w{}.log'.format(i)), 'w') for i in range(2)]
     flags = driver_flags(demo_root, str(tmp_path / 'run'), hosts, 3, steps=200) + ['--collective-timeout', 5]
     procs = [start(flags + ['--task-index', i], logs[i]) for i in range(2)]
     try:
-        deadline = time.time() + 300
-        while 'Start Epoch 1' not in open(logs[1].name).read():
-            assert procs[1].poll() is None and time.time() < deadline, open(logs[1].name).read()[-3000:]
-            time.sleep(0.5)
-        time.sleep(2)
-        psutil.Process(procs[1].pid).suspend()             # a machine gone quiet: its sockets stay open
+        # a machine gone quiet: its sockets stay open
+        stop_after_start(procs[1], logs[1], psutil.Process(procs[1].pid).suspend, 2)
         started = time.time()
         assert procs[0].wait(timeout=120) == 1
         assert time.time() - started < 60
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
+        kill_all(procs)
     errors = [line for line in open(logs[0].name).read().splitlines() if line.startswith('error: ')]
     assert len(errors) == 1 and 'stopped answering at global step' in errors[0], errors

@@ -8,7 +8,6 @@ The original system's format, a JSON list of top-5 lists in list order, is read 
 import argparse
 import gc
 import itertools
-import json
 import os
 import tempfile
 
