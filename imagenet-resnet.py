@@ -241,6 +241,7 @@ def trim_stats(logdir, last_epoch):
 def training_callbacks(args, num_classes, towers, steps_per_epoch, per_tower):
     base_lr = args.lr if args.lr is not None else 0.1 * global_batch(args) / 256.
     callbacks = [
+        iu.StopOnSignal(),
         iu.EpochCheckpoint(steps_per_epoch, max_to_keep=args.keep, checkpoint_dir=args.logdir),
         iu.FinishInterruptedEpoch(),
         iu.LearningRateSchedule(base_lr=base_lr, steps_per_epoch=steps_per_epoch, epochs=args.epochs,
@@ -366,6 +367,8 @@ def train(args, towers):
         iu.stop_on_signals()
     trainer = make_trainer(args, towers)
     launch_train_with_config(config, trainer)
+    if iu.stop_requested():
+        raise KeyboardInterrupt(iu.stop_requested())
     if getattr(trainer, 'lost', None):
         raise WorkerLost(trainer.lost)
     if run.watchdog is not None and run.watchdog.error:
@@ -539,7 +542,7 @@ def run():
     except UsageError as e:
         parser.error(str(e))            # exits 2 before any TensorFlow session exists
     except KeyboardInterrupt as e:
-        code = 143 if str(e) == 'SIGTERM' else 130
+        code = iu.STOP_EXIT_CODES.get(str(e), 130)
     except INPUT_ERRORS as e:
         if args.debug:
             traceback.print_exc()

@@ -710,12 +710,26 @@ class FinishInterruptedEpoch(Callback):
 
 
 STOP_GRACE_SECONDS = 20     # after SIGTERM or Ctrl-C, the run checkpoints and ends within this
+STOP_EXIT_CODES = {'SIGTERM': 143, 'SIGINT': 130}
 _on_stop_signal = []        # called from the signal watcher thread: unblock the main thread
 
 
+class _Stop:
+    requested = None        # 'SIGTERM' or 'SIGINT' once one arrived
+    in_step = False         # a training step runs: the loop stops after it (StopOnSignal), nothing is raised
+
+
+def stop_requested():
+    """The name of the signal that asked training to stop, or None."""
+    return _Stop.requested
+
+
 def stop_on_signals(grace=STOP_GRACE_SECONDS):
-    """SIGTERM (a scheduler preempting the job) and Ctrl-C stop training like KeyboardInterrupt,
-    after the running step, and the run is checkpointed where it stopped. Python runs signal
+    """SIGTERM (a scheduler preempting the job) and Ctrl-C stop training: during a step, after it
+    (StopOnSignal asks the loop to stop), elsewhere (validation, callbacks, set-up) by raising
+    KeyboardInterrupt; either way the run is checkpointed where it stopped. Nothing is raised
+    during a step: raised while TensorFlow built an exception of its own (the input queue closed,
+    below), it became a RuntimeError with a traceback. Python runs
     handlers only in the main thread between bytecodes, so a main thread blocked inside TensorFlow
     (say, waiting for data that never comes) would never hear them: a watcher thread, woken through
     the signal wakeup fd, closes the input queue (the blocked step ends) and, should the process
@@ -727,9 +741,13 @@ def stop_on_signals(grace=STOP_GRACE_SECONDS):
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
+        name = signal.Signals(signum).name
         EpochCheckpoint.interrupted = True
-        logger.warn('{} received: saving a checkpoint and stopping'.format(signal.Signals(signum).name))
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+        if _Stop.requested is None:
+            logger.warn('{} received: saving a checkpoint and stopping'.format(name))
+        _Stop.requested = name
+        if not _Stop.in_step:
+            raise KeyboardInterrupt(name)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handler)
     read_fd, write_fd = os.pipe()
@@ -740,12 +758,13 @@ def stop_on_signals(grace=STOP_GRACE_SECONDS):
 
 
 def _watch_stop_signals(read_fd, owner, grace):
-    stops = {signal.SIGTERM: 143, signal.SIGINT: 130}
+    stops = {int(signal.SIGTERM): 'SIGTERM', int(signal.SIGINT): 'SIGINT'}
     while True:
-        got = [b for b in os.read(read_fd, 64) if b in stops]
+        got = [stops[b] for b in os.read(read_fd, 64) if b in stops]
         if got and os.getpid() == owner:
             break
     EpochCheckpoint.interrupted = True
+    _Stop.requested = _Stop.requested or got[0]
     for unblock in list(_on_stop_signal):
         try:
             unblock()
@@ -755,9 +774,27 @@ def _watch_stop_signals(read_fd, owner, grace):
     while time.monotonic() < deadline or EpochCheckpoint.saving:
         time.sleep(0.2)
     logger.error('{} received {:.0f} s ago and the run has not ended: exiting now (the last checkpoint written '
-                 'is intact)'.format(signal.Signals(got[0]).name, grace))
+                 'is intact)'.format(got[0], grace))
     logging_flush()
-    os._exit(stops[got[0]])
+    os._exit(STOP_EXIT_CODES[got[0]])
+
+
+class StopOnSignal(Callback):
+    """Ends the training loop after the step during which SIGTERM or Ctrl-C arrived (stop_on_signals)."""
+    _chief_only = False
+
+    def _before_run(self, _):
+        _Stop.in_step = True
+        if _Stop.requested:         # arrived between steps and was raised already, or just now
+            raise KeyboardInterrupt(_Stop.requested)
+
+    def _after_run(self, run_context, _):
+        _Stop.in_step = False
+        if _Stop.requested:
+            run_context.request_stop()
+
+    def _after_train(self):
+        _Stop.in_step = False
 
 
 def logging_flush():

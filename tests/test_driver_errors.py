@@ -64,6 +64,8 @@ def test_sigterm_ends_a_run_whose_loaders_hang(demo_root, tmp_path):
         started = time.time()
         code = proc.wait(timeout=40)
         assert time.time() - started < 30 and code == 143
+        with open(os.path.join(logdir, 'out.txt')) as f:
+            assert 'Traceback' not in f.read()
     finally:
         for p in loaders:
             try:
