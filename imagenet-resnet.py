@@ -208,7 +208,7 @@ def resume_point(logdir, steps_per_epoch):
     if ckpt is None:
         return None, 1
     step = checkpoint_step(ckpt)
-    epoch = step // steps_per_epoch + 1
+    epoch = epoch_after(ckpt, steps_per_epoch)
     logger.info('Resuming from {}: global step {}, epoch {}'.format(ckpt, step, epoch))
     trim_stats(logdir, epoch - 1)
     return iu.ResumeRestore(ckpt), epoch
@@ -216,6 +216,11 @@ def resume_point(logdir, steps_per_epoch):
 
 def checkpoint_step(ckpt):
     return int(ckpt.rsplit('-', 1)[1])
+
+
+def epoch_after(ckpt, steps_per_epoch):
+    """The epoch a run resumed from this checkpoint starts (or goes on) with."""
+    return checkpoint_step(ckpt) // steps_per_epoch + 1
 
 
 def trim_stats(logdir, last_epoch):
@@ -302,7 +307,7 @@ def data_run(args, towers, per_tower, steps_per_epoch):
     else:
         # the chief broadcasts its step; where the workers share the logdir, a finished run is seen here too
         ckpt = iu.latest_checkpoint(args.logdir)
-        starting_epoch = checkpoint_step(ckpt) // steps_per_epoch + 1 if ckpt else 1
+        starting_epoch = epoch_after(ckpt, steps_per_epoch) if ckpt else 1
     if starting_epoch > args.epochs:
         logger.info('{} is already trained to epoch {} of --epochs {}: nothing to do'.format(
             args.logdir, starting_epoch - 1, args.epochs))

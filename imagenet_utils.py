@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import sys
 import threading
 import time
 import zipfile
@@ -20,7 +19,7 @@ import numpy as np
 import simplejpeg
 import tqdm
 
-import tfcompat  # noqa: F401  (must precede tensorflow)
+import tfcompat  # (must precede tensorflow)
 import tensorflow as tf
 from tensorpack import ModelDesc
 from tensorpack.callbacks import Callback, HyperParamSetter, Inferencer, ModelSaver
@@ -75,7 +74,7 @@ class CropDecoder:
     then only the crop is resized. JPEGs are decoded with simplejpeg (libjpeg-turbo; 0.43 ms for a
     256 x 340 image where cv2.imdecode took 0.69); anything else (PNG, GIF, CMYK, EXIF-rotated or
     damaged files) by OpenCV, as before. Images whose header claims more than ``max_pixels`` are
-refused before decoding. Returns (BGR uint8 image, None) or (None, reason)."""
+    refused before decoding. Returns (BGR uint8 image, None) or (None, reason)."""
 
     def __init__(self, size, interp=cv2.INTER_CUBIC, max_pixels=MAX_IMAGE_PIXELS):
         self.size, self.interp, self.max_pixels = size, interp, max_pixels
@@ -775,7 +774,7 @@ def _watch_stop_signals(read_fd, owner, grace):
         time.sleep(0.2)
     logger.error('{} received {:.0f} s ago and the run has not ended: exiting now (the last checkpoint written '
                  'is intact)'.format(got[0], grace))
-    logging_flush()
+    tfcompat.flush_std_streams()
     os._exit(STOP_EXIT_CODES[got[0]])
 
 
@@ -795,14 +794,6 @@ class StopOnSignal(Callback):
 
     def _after_train(self):
         _Stop.in_step = False
-
-
-def logging_flush():
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
 
 
 class LoaderWatchdog(Callback):
@@ -963,9 +954,9 @@ def _readable(path):
     except WeightsError:
         raise
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, tf.errors.OpError) as e:
-        reason = getattr(e, 'message', None) or str(e) or type(e).__name__
+        reason = (getattr(e, 'message', None) or str(e)).strip() or type(e).__name__
         raise WeightsError('{}: cannot be read as weights ({}); is it damaged or cut short?'.format(
-            path, reason.splitlines()[0] if reason else type(e).__name__)) from None
+            path, reason.splitlines()[0])) from None
 
 
 def read_weights(path):

@@ -91,9 +91,14 @@ def exit_process(code):
         atexit._run_exitfuncs()
     finally:
         logging.shutdown()
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
+        flush_std_streams()
         os._exit(code)
+
+
+def flush_std_streams():
+    """Flushes stdout and stderr before an os._exit, ignoring streams already closed."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass

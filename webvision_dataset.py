@@ -303,11 +303,9 @@ def read_image_file(path):
                 return None, 'not a regular file'
             if st.st_size > MAX_IMAGE_BYTES:
                 return None, 'file of {:,} bytes, over the {:,} an image may have'.format(st.st_size, MAX_IMAGE_BYTES)
-            data = f.read(MAX_IMAGE_BYTES + 1)
+            data = f.read()
         except OSError as e:
             return None, 'unreadable: {}'.format(e.strerror)
-    if len(data) > MAX_IMAGE_BYTES:
-        return None, 'file over the {:,} bytes an image may have'.format(MAX_IMAGE_BYTES)
     return (data, None) if data else (None, 'empty file')
 
 

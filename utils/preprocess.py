@@ -67,7 +67,7 @@ def read_list(path, num_classes, labelled=True):
 def is_safe_name(name):
     """Whether a listed name stays inside its image folder: relative, without ".." components."""
     parts = name.replace('\\', '/').split('/')
-    return not name.startswith(('/', '\\')) and '..' not in parts and not os.path.isabs(name)
+    return parts[0] != '' and '..' not in parts
 
 
 def screen(rows, list_path, refused, keep_first=False):
