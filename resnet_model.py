@@ -9,7 +9,7 @@ weights converted from torchvision then give the same outputs.
 """
 import functools
 
-import tfcompat  # noqa: F401  (sets up TensorFlow for tensorpack; must come first)
+import lib.tfcompat  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 from tensorpack.models import BatchNorm, BNReLU, Conv2D, FullyConnected, GlobalAvgPooling, MaxPooling
 from tensorpack.tfutils.argscope import argscope, get_arg_scope
@@ -21,6 +21,14 @@ BOTTLENECK_DEPTHS = (50, 101, 152)
 MODES = ('resnet', 'preact', 'se', 'resnext')
 CARDINALITY = 32
 GROUP_WIDTHS = (4, 8, 16, 32, 48)   # 32x4d is tensorpack's ResNeXt; 32x8d..32x48d are the WSL models
+# torchvision's (and timm's, the WSL models') names: (depth, mode, group width); utils/convert_torch.py
+TORCHVISION_ARCHS = {
+    'resnet18': (18, 'resnet', 4), 'resnet34': (34, 'resnet', 4), 'resnet50': (50, 'resnet', 4),
+    'resnet101': (101, 'resnet', 4), 'resnet152': (152, 'resnet', 4),
+    'resnext50_32x4d': (50, 'resnext', 4), 'resnext101_32x4d': (101, 'resnext', 4),
+    'resnext101_32x8d': (101, 'resnext', 8), 'resnext101_32x16d': (101, 'resnext', 16),
+    'resnext101_32x32d': (101, 'resnext', 32), 'resnext101_32x48d': (101, 'resnext', 48),
+}
 
 
 def _channel_axis():

@@ -8,38 +8,37 @@
     ROOT/meta/val.txt            the same, relative to ROOT/val (a test root lists "name 0")
     ROOT/train/<synset>/*.jpg, ROOT/val/*.jpg
 
-DataFlows yield uint8 BGR images and int labels and know nothing about the model.
+    ROOT/lmdb/<list name>.lmdb   optional, the same images packed in one file (write_lmdb)
+
+DataFlows yield uint8 BGR images and int labels and know nothing about the model. Images are read
+and decoded by lib.decode; one loader design: batches of list entries go to loader processes
+(training) or threads (evaluation), each of which decodes a whole batch.
 """
 import array
-import io
 import itertools
 import os
 import signal
-import stat
 import threading
 import time
 
 import cv2
 import numpy as np
-import PIL.Image
 
-import tfcompat  # before tensorpack imports TensorFlow
-
-from tensorpack.dataflow import (BatchData, DataFlow, LocallyShuffleData, MapData, MultiProcessMapDataZMQ,
-                                 MultiThreadMapData, RNGDataFlow)
+import lib.tfcompat  # noqa: F401  (before TensorFlow)
+from tensorpack.dataflow import (BatchData, DataFlow, LMDBSerializer, LocallyShuffleData, MapData,
+                                 MultiProcessMapDataZMQ, MultiThreadMapData, RNGDataFlow)
 from tensorpack.dataflow import imgaug
 from tensorpack.utils import logger
 from tensorpack.utils.serialize import loads
 
-from utils.scoring import read_lines
+from lib.constants import SOURCES, SPLITS
+from lib.decode import decode_full, read_image_file
+from lib.errors import DataError
+from lib.lists import iter_labelled, read_synset_words, read_synsets
+from lib.memory import release_free_memory
+from lib.process import Owner
 
-SPLITS = ('train', 'val', 'test')
-SOURCES = ('all', 'google', 'flickr')    # WebVision's two crawls; utils/preprocess.py writes a list each
 REQUIRED_META = ('synsets.txt',)
-
-
-class DataError(ValueError):
-    """Bad input data; the message names the file, the line and the value."""
 
 
 class FileList:
@@ -53,18 +52,7 @@ class FileList:
     def read(cls, path, num_classes):
         # array.array, not lists: 16 M Python ints would cost ~0.9 GB at peak while reading
         blob, offsets, labels = bytearray(), array.array('q', [0]), array.array('i')
-        for lineno, line in read_lines(path):
-            parts = line.rsplit(None, 1)
-            if len(parts) != 2:
-                raise DataError('{}:{}: expected "relative/path label", got {!r}'.format(path, lineno, line))
-            name, label = parts
-            try:
-                label = int(label)
-            except ValueError:
-                raise DataError('{}:{}: label {!r} is not an integer'.format(path, lineno, label)) from None
-            if not 0 <= label < num_classes:
-                raise DataError('{}:{}: label {} is outside [0, {}) (the classes in synsets.txt)'.format(
-                    path, lineno, label, num_classes))
+        for _, name, label in iter_labelled(path, num_classes):
             blob += name.encode('utf-8')
             offsets.append(len(blob))
             labels.append(label)
@@ -75,7 +63,7 @@ class FileList:
         if num_classes <= 2 ** 15:
             labels = labels.astype(np.int16)
         out = cls(np.frombuffer(blob, dtype=np.uint8), offsets, labels)
-        tfcompat.release_free_memory()      # the wider temporaries, which forked loaders would share
+        release_free_memory()      # the wider temporaries, which forked loaders would share
         return out
 
     def __len__(self):
@@ -97,7 +85,7 @@ class WebVisionMeta:
             raise DataError('{} is not a prepared WebVision root: missing {}'.format(
                 root, ', '.join(os.path.join(self.meta_dir, f) for f in missing)))
         path = os.path.join(self.meta_dir, 'synsets.txt')
-        self.synsets = [line.split()[0] for _, line in read_lines(path)]
+        self.synsets = read_synsets(path)
         if not self.synsets:
             raise DataError('{}: no synsets listed'.format(path))
 
@@ -123,9 +111,7 @@ class WebVisionMeta:
         names = {s: s for s in self.synsets}
         path = os.path.join(self.meta_dir, 'synset_words.txt')
         if os.path.isfile(path):
-            for _, line in read_lines(path):
-                wnid, _, name = line.partition(' ')
-                names[wnid] = name.strip() or wnid
+            names.update((w, n or w) for w, n in read_synset_words(path).items())
         return names
 
     def list_path(self, split, source='all'):
@@ -159,11 +145,11 @@ class WebVisionFiles(RNGDataFlow):
         self.shuffle = shuffle
         self.sampler = ClassBalancedSampler(self.files.labels) if balance else None
         self.shard, self.seed, self._epochs = shard, seed, 0     # shard: (this worker, workers)
-        self._owner = os.getpid()
+        self._owner = Owner()
 
     def reset_state(self):
         super().reset_state()
-        if os.getpid() != self._owner:   # tensorpack's dispatcher process
+        if self._owner.forked():        # tensorpack's dispatcher process
             _exit_with_parent()
 
     def __len__(self):
@@ -262,6 +248,44 @@ class LMDBImages(DataFlow):
                     yield loads(value)
 
 
+class _LMDBRecords(DataFlow):
+    """[encoded bytes (empty where unreadable), label, index] of each listed image, in list order."""
+    def __init__(self, root, split, source):
+        self.files = WebVisionMeta(root).file_list(split, source)
+        self.image_dir = WebVisionMeta(root).image_dir(split)
+        self.missing = 0
+
+    def __len__(self):
+        return len(self.files)
+
+    def __iter__(self):
+        for i in range(len(self.files)):
+            name, label = self.files[i]
+            data, _ = read_image_file(os.path.join(self.image_dir, name))
+            if data is None:
+                self.missing += 1
+                data = b''
+            yield [data, label, i]
+
+
+def write_lmdb(root, split, source='all', out=None):
+    """Packs a split into one LMDB file (what LMDBImages reads), renamed into place when complete. Returns (path, records written, unreadable), or (path, None, None) when it already exists."""
+    out = out or lmdb_path(root, split, source)
+    if os.path.isfile(out):
+        return out, None, None
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    tmp = out + '.partial'
+    for stale in (tmp, tmp + '-lock'):
+        if os.path.exists(stale):
+            os.remove(stale)        # an interrupted earlier run
+    records = _LMDBRecords(root, split, source)
+    LMDBSerializer.save(records, tmp)
+    os.replace(tmp, out)
+    if os.path.exists(tmp + '-lock'):
+        os.remove(tmp + '-lock')
+    return out, len(records), records.missing
+
+
 class BadImageLog:
     """Appends one line per undecodable image; lines from several loader processes do not mix
     because each is a single O_APPEND write."""
@@ -284,94 +308,6 @@ class BadImageLog:
             return 0
         with open(self.path, 'rb') as f:
             return sum(1 for _ in f)
-
-
-MAX_IMAGE_BYTES = 256 << 20      # a listed "image" larger than this is refused unread
-
-
-def read_image_file(path):
-    """(bytes, None) or (None, reason). Only regular files are read: a listed FIFO would block a
-    loader forever and /dev/zero would fill its memory (O_NONBLOCK makes opening a FIFO return)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as e:
-        return None, 'unreadable: {}'.format(e.strerror)
-    with os.fdopen(fd, 'rb') as f:
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return None, 'not a regular file'
-            if st.st_size > MAX_IMAGE_BYTES:
-                return None, 'file of {:,} bytes, over the {:,} an image may have'.format(st.st_size, MAX_IMAGE_BYTES)
-            data = f.read()
-        except OSError as e:
-            return None, 'unreadable: {}'.format(e.strerror)
-    return (data, None) if data else (None, 'empty file')
-
-
-# Pillow's default limit: images above it are refused before decoding (a 1 MB PNG can claim
-# 20,000 x 20,000 pixels and cost 1.2 GB decoded, in every loader that meets it).
-MAX_IMAGE_PIXELS = 89478485
-# Pillow only reads headers here (header_shape); its own limit would refuse what --max-image-pixels
-# allows, and too_large() applies ours on every decode path.
-PIL.Image.MAX_IMAGE_PIXELS = None
-
-
-def header_shape(data):
-    """(height, width) read from an encoded image's header without decoding it; None for a
-    format Pillow does not know."""
-    try:
-        with PIL.Image.open(io.BytesIO(data)) as im:
-            return im.height, im.width
-    except Exception:       # noqa: BLE001  (Pillow's plugins raise many types on garbage)
-        return None
-
-
-def too_large(shape, max_pixels):
-    """Why an image of this (height, width) is refused, or None."""
-    if shape[0] * shape[1] <= max_pixels:
-        return None
-    return 'too large: {} x {} pixels, over the limit of {:,} (--max-image-pixels)'.format(
-        shape[1], shape[0], max_pixels)
-
-
-class Refused(Exception):
-    """An image refused before or while decoding; the message is the reason."""
-
-
-def decode_checked(data, max_pixels=MAX_IMAGE_PIXELS):
-    """The whole image, BGR uint8, by OpenCV, once its header shows a known format within
-    ``max_pixels``; Refused with the reason otherwise."""
-    shape = header_shape(data)
-    if shape is None:
-        raise Refused('not a decodable image')
-    reason = too_large(shape, max_pixels)
-    if reason:
-        raise Refused(reason)
-    im = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if im is None or im.size == 0:
-        raise Refused('not a decodable image')
-    return im
-
-
-def decode_full(data, max_pixels=MAX_IMAGE_PIXELS):
-    """(BGR uint8 image of the whole file, None), or (None, reason). Grayscale, PNG, GIF or CMYK
-    content in a .jpg file decodes; images above ``max_pixels`` are refused before decoding."""
-    try:
-        return decode_checked(data, max_pixels), None
-    except Refused as e:
-        return None, str(e)
-
-
-def decode_image(path, decode=decode_full):
-    """(image, None) or (None, reason) for the file at ``path``; never raises for its content."""
-    data, reason = read_image_file(path)
-    if data is None:
-        return None, reason
-    try:
-        return decode(data)
-    except Exception as e:  # noqa: BLE001  (one bad image must not stop a run; the reason is reported)
-        return None, 'decoding failed: {}'.format(e)
 
 
 class AugmentorDecoder:
@@ -410,12 +346,11 @@ class _LoadDecode:
 
     def __init__(self, decode, bad_log, with_index=False):
         self.decode, self.bad_log, self.with_index = decode, bad_log, with_index
-        self._owner = os.getpid()
-        self._watching = None
+        self._owner, self._watched = Owner(), Owner()
 
     def __call__(self, dp):
-        if self._watching != os.getpid() and os.getpid() != self._owner:
-            self._watching = os.getpid()
+        if self._owner.forked() and self._watched.forked():     # first call in this loader process
+            self._watched = Owner()
             _exit_with_parent()
         source, label, index = dp
         data, reason = (source, None) if isinstance(source, bytes) else read_image_file(source)
@@ -446,7 +381,7 @@ def train_files(root, source='all', balance=False, fmt='files', shard=None):
 def get_train_dataflow(root, batch_size, decode, parallel, bad_log_path=None, source='all', balance=False,
                        fmt='files', shard=None, max_bad_fraction=0.5):
     """Shuffled batches [images uint8 NHWC BGR, labels int32] of ``decode``d images (see
-    imagenet_utils.decoder). Each loader process decodes whole batches, so one message per batch
+    lib.decode.decoder). Each loader process decodes whole batches, so one message per batch
     goes each way. Undecodable images are listed in ``bad_log_path`` and replaced (_LoadBatch);
     a loader stops when more than ``max_bad_fraction`` of its images fail (BadImageGuard)."""
     ds = BatchData(train_files(root, source, balance, fmt, shard), batch_size, use_list=True)
@@ -504,7 +439,7 @@ class _LoadBatch:
 
     def __init__(self, load, guard=None):
         self.load, self.guard = load, guard
-        self._owner = os.getpid()
+        self._owner = Owner()
 
     def __call__(self, entries):
         rows, good = [], []
@@ -526,7 +461,7 @@ class _LoadBatch:
         try:
             self.guard.record(tried, bad)
         except TooManyBadImages as e:
-            if os.getpid() == self._owner:
+            if not self._owner.forked():
                 raise
             logger.error(str(e))
             os._exit(BAD_IMAGES_EXIT)       # a traceback from a loader process would say less

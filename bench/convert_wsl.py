@@ -14,13 +14,13 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, 'tests'))
+sys.path.insert(0, ROOT)
 
 
 def make_checkpoint(arch, path):
     """A torchvision-structured state dict with random values, built without initialising a model."""
     import torch
-    import torch_resnet
+    from lib import torch_resnet
     with torch.device('meta'):
         shapes = {k: (v.shape, v.dtype) for k, v in torch_resnet.build(arch).state_dict().items()}
     g = torch.Generator().manual_seed(0)

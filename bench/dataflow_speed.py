@@ -36,7 +36,7 @@ SIZE = 224
 def make_images(root, n):
     """A WebVision-layout root of n JPEGs (shorter side 256) from the demo set's photos."""
     import numpy as np
-    from utils import make_demo_data as demo
+    from lib import demo
     rng = np.random.RandomState(0)
     sources = demo._sources()
     for d in ('train/x', 'val', 'meta'):
@@ -82,9 +82,9 @@ def _imread(path):
 
 
 def ours_train(root, workers):
-    import imagenet_utils as iu
     import webvision_dataset as wd
-    ds = wd.get_train_dataflow(root, BATCH, iu.decoder(True, SIZE), workers)
+    from lib.decode import decoder
+    ds = wd.get_train_dataflow(root, BATCH, decoder(True, SIZE), workers)
     ds.reset_state()
     return _rate(iter(ds), len(wd.WebVisionMeta(root).file_list('train')))
 
@@ -92,21 +92,22 @@ def ours_train(root, workers):
 def original_train(root, workers):
     import imagenet_utils as iu
     import webvision_dataset as wd
+    from lib.decode import read_image_file
     from tensorpack.dataflow import BatchData, MultiProcessMapDataZMQ
     files = wd.WebVisionFiles(root, 'train', shuffle=True)
     load = wd.AugmentorDecoder(iu.fbresnet_augmentor(True, SIZE))
 
     def mapf(dp):
-        return [load(wd.read_image_file(dp[0])[0])[0], dp[1]]
+        return [load(read_image_file(dp[0])[0])[0], dp[1]]
     ds = BatchData(MultiProcessMapDataZMQ(files, workers, mapf, buffer_size=BATCH * 8), BATCH)
     ds.reset_state()
     return _rate(iter(ds), len(files))
 
 
 def ours_val(root, workers):
-    import imagenet_utils as iu
     import webvision_dataset as wd
-    ds = wd.get_eval_dataflow(root, 'val', BATCH, iu.decoder(False, SIZE), parallel=workers)
+    from lib.decode import decoder
+    ds = wd.get_eval_dataflow(root, 'val', BATCH, decoder(False, SIZE), parallel=workers)
     ds.reset_state()
     return _rate(iter(ds), len(wd.WebVisionMeta(root).file_list('val')) - 4 * BATCH)
 
@@ -114,10 +115,11 @@ def ours_val(root, workers):
 def original_val(root, workers):
     import imagenet_utils as iu
     import webvision_dataset as wd
+    from lib.decode import read_image_file
     from tensorpack.dataflow import BatchData, MultiThreadMapData
     files = wd.WebVisionFiles(root, 'val')
     load = wd.AugmentorDecoder(iu.fbresnet_augmentor(False, SIZE))
-    ds = BatchData(MultiThreadMapData(files, workers, lambda dp: [load(wd.read_image_file(dp[0])[0])[0], dp[1]],
+    ds = BatchData(MultiThreadMapData(files, workers, lambda dp: [load(read_image_file(dp[0])[0])[0], dp[1]],
                                       buffer_size=BATCH * 8), BATCH)
     ds.reset_state()
     return _rate(iter(ds), len(files) - 4 * BATCH)
@@ -182,8 +184,12 @@ KINDS = {
 
 
 def _worker(kind, root, workers):
-    if not kind.startswith('tfdata'):
-        import tfcompat  # noqa: F401
+    if not kind.startswith('tfdata'):       # the tf.data baseline runs on TensorFlow's own defaults
+        from lib.memory import keep_freed_memory
+        from lib.process import configure_tensorflow
+        configure_tensorflow()              # as the driver does, so that the figures are the driver's
+        keep_freed_memory()
+        import lib.tfcompat  # noqa: F401
     rate = KINDS[kind](root, workers)
     print(json.dumps({'images_per_sec': rate}))
     sys.stdout.flush()

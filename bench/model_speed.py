@@ -63,20 +63,25 @@ def _trained_like_weights():
 def run_ours(kind, args):
     sys.path.insert(0, ROOT)
     import numpy as np
-    import tfcompat  # noqa: F401
+    from lib.memory import keep_freed_memory
+    from lib.process import configure_tensorflow
+    configure_tensorflow()          # as the driver does
+    keep_freed_memory()
+    import lib.tfcompat  # noqa: F401
     from tensorpack import QueueInput, SimpleTrainer, TrainConfig, launch_train_with_config
     from tensorpack.callbacks import Callback, RunUpdateOps
     from tensorpack.predict import OfflinePredictor, PredictConfig
-    import imagenet_utils as iu
     import webvision_dataset as wd
+    from lib.inference import inference_predictor
+    from lib.session import CPUSessionCreator
     from resnet_model import ResNetModel
 
     model = ResNetModel(args.depth, 'resnet', num_classes=args.classes, data_format='NHWC', image_size=args.size)
-    creator = iu.CPUSessionCreator()
+    creator = CPUSessionCreator()
     if kind in ('infer', 'infer-unfolded'):
         config = PredictConfig(model=model, session_creator=creator, session_init=_trained_like_weights(),
                                input_names=['input'], output_names=['prob'])
-        pred = iu.inference_predictor(config) if kind == 'infer' else OfflinePredictor(config)
+        pred = inference_predictor(config) if kind == 'infer' else OfflinePredictor(config)
         x = np.random.RandomState(0).randint(0, 256, (args.batch, args.size, args.size, 3), dtype=np.uint8)
         return _segments(lambda: pred(x), args.steps, args.repeats)
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Builds the embedded demo set: a small WebVision-layout dataset from real photos that
 scikit-image and scikit-learn ship, so that nothing is downloaded.
 
@@ -11,10 +10,8 @@ about 8 % of the train labels are wrong, like web data. Two roots are written:
 
 Rerunning skips a complete build; a build is written to a temporary folder and renamed when done.
 """
-import argparse
 import os
 import shutil
-import sys
 import tempfile
 
 import cv2
@@ -148,15 +145,3 @@ def build_demo(root=DEFAULT_ROOT, seed=0, quiet=False):
               '{} val; test root {}: {} images'.format(root, stats[0], stats[1], stats[4], stats[2],
                                                        test_root, stats[3]))
     return root, test_root
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--root', default=DEFAULT_ROOT, help='where to build (default: %(default)s)')
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args(argv)
-    build_demo(args.root, args.seed)
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -16,7 +16,7 @@ import re
 import socket
 import time
 
-import tfcompat  # noqa: F401
+from lib import tfcompat
 import tensorflow as tf
 from tensorflow.python.ops import collective_ops
 from tensorpack.callbacks import Callback

@@ -1,182 +1,25 @@
-"""The WebVision challenge metric, image lists and prediction files, without TensorFlow (so the
-scorer and the submission writer start in a fraction of a second).
+"""Predictions files: what ``imagenet-resnet.py --eval`` writes and the scoring tools read.
 
-Predictions files are what ``imagenet-resnet.py --eval`` writes: a JSON list with one record per
-image, ``{"file": name, "label": int or null, "top5": [5 class ids, best first], "prob": [...]}``.
+A JSON list with one record per image, in list order:
+``{"file": name, "label": int or null, "top5": [5 class ids, best first], "prob": [their 5 probabilities]}``.
 The original system's format, a JSON list of top-5 lists in list order, is read too.
 """
-import argparse
-import gc
 import itertools
-import os
-import tempfile
 
 import numpy as np
-import orjson
 
-ERROR_NAMES = ('Top1', 'Top5', 'Balanced Top1', 'Balanced Top5')
-
-
-class InputError(ValueError):
-    """Bad input; the message names the file, the row or line, and the value."""
+from lib.errors import InputError
+from lib.fileio import load_json, write_json_atomic
+from lib.lists import short
 
 
-def no_gc_for_this_process():
-    """For the command-line tools: 300,000 prediction records are 600,000 containers, and the
-    cyclic collector rescanning them on every later allocation tripled the run time. The tools
-    are short-lived and make no reference cycles."""
-    gc.disable()
-
-
-def per_class_errors(wrong, labels, num_classes):
-    """(image count per class, error per class with NaN for classes without images)."""
-    labels = np.asarray(labels, dtype=np.int64)
-    counts = np.bincount(labels, minlength=num_classes)
-    wrong_sum = np.bincount(labels, weights=np.asarray(wrong, dtype=np.float64), minlength=num_classes)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return counts, np.where(counts > 0, wrong_sum / np.maximum(counts, 1), np.nan)
-
-
-def error_rates(wrong1, wrong5, labels, num_classes):
-    """Top-1/top-5 error over images, and the challenge's class-balanced versions: per class, the
-    fraction of its images that are wrong, then the mean over the classes that have images."""
-    out = {}
-    for k, wrong in (('1', wrong1), ('5', wrong5)):
-        wrong = np.asarray(wrong, dtype=np.float64)
-        counts, per_class = per_class_errors(wrong, labels, num_classes)
-        out['Top' + k] = float(wrong.mean()) if len(wrong) else float('nan')
-        out['Balanced Top' + k] = float(per_class[counts > 0].mean()) if (counts > 0).any() else float('nan')
-    return out
-
-
-def wrong_from_topk(topk, labels):
-    """Whether the label is missing from the first 1 and the first 5 predictions of each row.
-    Rows are taken in the order given: ties in score are broken by the file, never re-sorted."""
-    topk, labels = np.asarray(topk), np.asarray(labels)[:, None]
-    return topk[:, 0] != labels[:, 0], ~(topk[:, :5] == labels).any(axis=1)
-
-
-LABEL_LIMIT = 2 ** 31      # class ids fit int32 (the graph's label type); larger ones are refused
-
-
-def positive_int(text):
-    """argparse type: a positive whole number in ASCII digits."""
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError('expected a positive whole number, got {!r}'.format(text))
-    return int(text)
-
-
-def check_writable(path, what='output'):
-    """InputError unless ``path`` can be created: its folder exists and is writable. Called before
-    the work starts, so that a typo in an output path does not cost a whole evaluation."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputError('{} {}: the folder {} does not exist'.format(what, path, folder))
-    if os.path.isdir(path):
-        raise InputError('{} {}: is a folder, expected a file name'.format(what, path))
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError('{} {}: the folder {} is not writable'.format(what, path, folder))
-
-
-def decode_text(path, data, first_line=1):
-    """UTF-8 text without a leading byte-order mark; InputError naming the line of a bad byte."""
-    try:
-        text = data.decode('utf-8')
-    except UnicodeDecodeError as e:
-        line = first_line + data.count(b'\n', 0, e.start)
-        raise InputError('{}:{}: not UTF-8 text: byte {!r} at column {}'.format(
-            path, line, data[e.start:e.start + 1], e.start - data.rfind(b'\n', 0, e.start))) from None
-    return text[1:] if first_line == 1 and text.startswith('\ufeff') else text
-
-
-def read_lines(path):
-    """(line number, stripped line) of each non-blank line; CRLF line ends, trailing blanks and a
-    byte-order mark are dropped; InputError naming the line of bytes that are not UTF-8."""
-    with open(path, 'rb') as f:
-        for lineno, raw in enumerate(f, 1):
-            line = decode_text(path, raw, lineno).strip()
-            if line:
-                yield lineno, line
-
-
-def is_int_text(token):
-    """Whether ``token`` is an optionally negative run of ASCII digits (int() also takes '²' or '٣')."""
-    digits = token[1:] if token[:1] == '-' else token
-    return digits.isascii() and digits.isdigit()
-
-
-def _lines(text):
-    lines = text.split('\n')
-    if lines and lines[-1] == '':
-        lines.pop()
-    return lines
-
-
-def read_list(path, need_labels=True):
-    """Names and labels of a ``name label`` list (CRLF and blank lines tolerated). Labels are
-    None when the list has names only and ``need_labels`` is false. InputError naming the file,
-    line and value for bytes that are not UTF-8, repeated names, labels outside [0, 2^31) and
-    lines without a label where labels are needed."""
-    with open(path, 'rb') as f:
-        text = decode_text(path, f.read())
-    names, labels, linenos = _split_simple_list(text)
-    if names is None:
-        names, labels, linenos = _read_list_lines(path, text, need_labels)
-    if labels and not 0 <= min(labels) <= max(labels) < LABEL_LIMIT:
-        i = next(i for i, label in enumerate(labels) if not 0 <= label < LABEL_LIMIT)
-        raise InputError('{}:{}: label {} is outside [0, {})'.format(path, linenos(i), labels[i], LABEL_LIMIT))
-    if len(set(names)) != len(names):
-        seen = {}
-        i = next(i for i, n in enumerate(names) if seen.setdefault(n, i) != i)
-        raise InputError('{}:{}: image {!r} is listed more than once (also line {})'.format(
-            path, linenos(i), names[i], linenos(seen[names[i]])))
-    if labels and len(labels) != len(names):
-        raise InputError('{}: some lines have a label and some do not'.format(path))
-    return names, (np.asarray(labels, dtype=np.int64) if labels else None)
-
-
-def _split_simple_list(text):
-    """(names, labels, line of entry) when every line is exactly "name label" (the WebVision
-    lists), in bulk; (None, None, None) otherwise, for _read_list_lines, which gives the same
-    result line by line."""
-    pairs = [line.split() for line in _lines(text)]
-    if not all(len(p) == 2 for p in pairs):
-        return None, None, None
-    names, labels = [p[0] for p in pairs], [p[1] for p in pairs]
-    if not all(map(is_int_text, labels)):
-        return None, None, None
-    return names, list(map(int, labels)), lambda i: i + 1
-
-
-def _read_list_lines(path, text, need_labels):
-    """read_list line by line: blank lines, names with blanks, unlabelled lines, and errors that
-    name the line."""
-    names, labels, linenos = [], [], []
-    for lineno, line in enumerate(_lines(text), 1):
-        line = line.strip()
-        if not line:
-            continue
-        parts = line.rsplit(None, 1)
-        if len(parts) == 2 and is_int_text(parts[1]):
-            names.append(parts[0])
-            labels.append(int(parts[1]))
-        elif need_labels:
-            raise InputError('{}:{}: expected "name label", got {}'.format(path, lineno, _short(line)))
-        else:
-            names.append(line)
-        linenos.append(lineno)
-    return names, labels, linenos.__getitem__
-
-
-def load_json(path):
-    """A JSON file, parsed by orjson (300,000 prediction records: 0.45 s vs the json module's 0.93);
-    InputError naming the file if it is not JSON."""
-    with open(path, 'rb') as f:
-        data = f.read()
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as e:
-        raise InputError('{}: not JSON ({})'.format(path, e)) from None
+def write_predictions(path, names, labels, top5, prob):
+    """Writes one record per image (``labels`` None for a test list: withheld); returns the count."""
+    records = [{'file': names[i], 'label': int(labels[i]) if labels is not None else None,
+                'top5': top5[i].tolist(), 'prob': [round(float(p), 6) for p in prob[i]]}
+               for i in range(len(names))]
+    write_json_atomic(path, records)
+    return len(records)
 
 
 def read_predictions(path):
@@ -194,22 +37,17 @@ def read_predictions(path):
         for i, rec in enumerate(data, 1):
             if not isinstance(rec, dict) or 'file' not in rec or 'top5' not in rec:
                 raise InputError('{}: row {}: expected {{"file": ..., "top5": [...]}}, got {}'.format(
-                    path, i, _short(rec)))
+                    path, i, short(rec)))
             if type(rec['file']) is not str:
-                raise InputError('{}: row {}: "file" must be a string, got {}'.format(path, i, _short(rec['file'])))
+                raise InputError('{}: row {}: "file" must be a string, got {}'.format(path, i, short(rec['file'])))
     return None, data
-
-
-def _short(value, n=80):
-    text = repr(value)
-    return text if len(text) <= n else text[:n] + '...'
 
 
 def check_row(path, i, name, row, num_classes, k=5):
     """Raises InputError naming row ``i`` (1-based) unless ``row`` is ``k`` distinct class ids."""
     where = '{}: row {}{}'.format(path, i, ' ({})'.format(name) if name is not None else '')
     if not isinstance(row, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in row):
-        raise InputError('{}: expected a list of integer class ids, got {}'.format(where, _short(row)))
+        raise InputError('{}: expected a list of integer class ids, got {}'.format(where, short(row)))
     if len(row) < k:
         raise InputError('{}: {} class id(s), need {}: {}'.format(where, len(row), k, row))
     seen = set()
@@ -277,38 +115,3 @@ def topk_array(pred_path, rows, num_classes, names=None, k=5):
         if arr is None or arr.dtype.kind != 'i':     # not reached: check_row names the row first
             raise InputError('{}: rows are not lists of {} class ids'.format(pred_path, k))
     return arr.astype(np.int64).reshape(len(rows), k) if len(rows) else np.zeros((0, k), np.int64)
-
-
-def class_meta(list_path, synsets=None, names=None):
-    """(synset ids, names) from the given files or, by default, meta/synsets.txt and
-    meta/synset_words.txt beside the list; ([], {}) where there are none."""
-    folder = os.path.dirname(os.path.abspath(list_path))
-    for given in (synsets, names):
-        if given and not os.path.isfile(given):
-            raise InputError('{}: no such file'.format(given))
-    synsets = synsets or os.path.join(folder, 'synsets.txt')
-    names = names or os.path.join(folder, 'synset_words.txt')
-    ids, words = [], {}
-    if os.path.isfile(synsets):
-        ids = [line.split()[0] for _, line in read_lines(synsets)]
-    if os.path.isfile(names):
-        for _, line in read_lines(names):
-            wnid, _, name = line.partition(' ')
-            words[wnid] = name.strip()
-    return ids, words
-
-
-def write_atomic(path, text_or_bytes):
-    """Writes a file so that it is either complete or absent (temporary file, then rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)          # mkstemp makes 0600; a result file is for sharing
-        with os.fdopen(fd, 'wb') as f:
-            f.write(text_or_bytes.encode('utf-8') if isinstance(text_or_bytes, str) else text_or_bytes)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -6,7 +6,10 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import tfcompat  # noqa: E402,F401  (before anything imports TensorFlow)
+from lib.process import configure_tensorflow  # noqa: E402
+
+configure_tensorflow()
+import lib.tfcompat  # noqa: E402,F401  (before anything imports TensorFlow)
 
 DRIVER = os.path.join(ROOT, 'imagenet-resnet.py')
 
@@ -14,7 +17,7 @@ DRIVER = os.path.join(ROOT, 'imagenet-resnet.py')
 @pytest.fixture(scope='session')
 def demo_root(tmp_path_factory):
     """The embedded demo set, built once per test session into a temporary folder."""
-    from utils.make_demo_data import build_demo
+    from lib.demo import build_demo
     return build_demo(str(tmp_path_factory.mktemp('data') / 'webvision-demo'), quiet=True)[0]
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-import torch_resnet
+from lib import torch_resnet
 from conftest import ROOT
-from imagenet_utils import WeightLoader
+from lib.checkpoints import WeightLoader
 from resnet_model import ResNetModel
 from tensorpack.predict import OfflinePredictor, PredictConfig
 

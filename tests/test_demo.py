@@ -4,7 +4,7 @@ import os
 
 import cv2
 
-from utils.make_demo_data import build_demo
+from lib.demo import build_demo
 
 
 def read_list(path):

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import DRIVER, ROOT, run_driver
-from imagenet_utils import latest_checkpoint, learning_rate_at, read_weights
+from lib.checkpoints import latest_checkpoint, read_weights
+from lib.schedule import learning_rate_at
 
 SMALL = ['-d', '18', '--image-size', '64', '--batch', '16', '--workers', '1']
 
@@ -215,7 +216,8 @@ def test_export_gives_the_drivers_probabilities(demo_root, trained_run, tmp_path
     import tensorflow as tf
     from tensorpack.dataflow import imgaug
     from tensorpack.predict import OfflinePredictor, PredictConfig
-    from imagenet_utils import WeightLoader, fbresnet_augmentor
+    from imagenet_utils import fbresnet_augmentor
+    from lib.checkpoints import WeightLoader
     from resnet_model import ResNetModel
 
     out = str(tmp_path / 'export')

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import run_driver
-from imagenet_utils import read_weights
-from test_dataset import png_claiming
+from lib.checkpoints import read_weights
+from test_decode import png_claiming
 from test_driver import SMALL, loaders_of, start_training
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import ROOT
 from utils import eval_score
-from utils.scoring import InputError, read_predictions
+from lib.errors import InputError
+from lib.predictions import read_predictions
 
 SCRIPTS = os.path.join(ROOT, 'utils')
 
@@ -190,7 +191,7 @@ def test_plot_log_draws_a_png(tmp_path):
     ('a 1 2\nb 3\n', ['a 1', 'b'], [2, 3]),                                  # not three "pairs"
 ])
 def test_read_list_splits_lines_as_name_and_last_field(tmp_path, text, names, labels):
-    from utils.scoring import read_list
+    from lib.lists import read_list
     got_names, got_labels = read_list(write(tmp_path / 'list.txt', text))
     assert got_names == names and got_labels.tolist() == labels
 
@@ -201,13 +202,13 @@ def test_read_list_splits_lines_as_name_and_last_field(tmp_path, text, names, la
     ('a.jpg 3\na.jpg 1\n', r"image 'a.jpg' is listed more than once"),
 ])
 def test_read_list_names_the_bad_line(tmp_path, text, message):
-    from utils.scoring import read_list
+    from lib.lists import read_list
     with pytest.raises(InputError, match=message):
         read_list(write(tmp_path / 'list.txt', text))
 
 
 def test_topk_rows_longer_than_five_and_ragged_rows_use_the_first_five():
-    from utils.scoring import topk_array
+    from lib.predictions import topk_array
     want = [[0, 1, 2, 3, 4], [5, 6, 7, 0, 1]]
     assert topk_array('p', [[0, 1, 2, 3, 4, 5], [5, 6, 7, 0, 1, 2]], 8).tolist() == want
     assert topk_array('p', [[0, 1, 2, 3, 4], [5, 6, 7, 0, 1, 2]], 8).tolist() == want
@@ -225,14 +226,15 @@ def test_topk_rows_longer_than_five_and_ragged_rows_use_the_first_five():
     (b'a.jpg 3\nb.jpg 1\na.jpg 1\n', r"list.txt:3: image 'a.jpg' is listed more than once \(also line 1\)"),
 ])
 def test_read_list_refuses_bytes_labels_and_repeats_naming_the_line(tmp_path, data, message):
-    from utils.scoring import read_list
+    from lib.lists import read_list
     (tmp_path / 'list.txt').write_bytes(data)
     with pytest.raises(InputError, match=message):
         read_list(str(tmp_path / 'list.txt'))
 
 
 def test_read_list_drops_a_byte_order_mark(tmp_path):
-    from utils.scoring import read_lines, read_list
+    from lib.fileio import read_lines
+    from lib.lists import read_list
     path = tmp_path / 'list.txt'
     path.write_bytes('\ufeffa.jpg 3\nb.jpg 1\n'.encode())
     assert read_list(str(path))[0] == ['a.jpg', 'b.jpg']

@@ -9,7 +9,11 @@ import os
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from utils import eval_score, json2sub, preprocess
-from utils.scoring import LABEL_LIMIT, InputError, read_lines, read_list, read_predictions, topk_array
+from lib.constants import LABEL_LIMIT
+from lib.errors import InputError
+from lib.fileio import read_lines
+from lib.lists import read_list
+from lib.predictions import read_predictions, topk_array
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

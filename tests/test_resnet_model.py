@@ -117,7 +117,7 @@ def test_folded_graph_predicts_as_the_model(depth, mode):
     """Batch norm folded into the convolutions (the graph --eval, --predict and --export run)
     gives the unfolded graph's probabilities; every batch norm after a convolution is gone."""
     from tensorpack.predict import OfflinePredictor, PredictConfig
-    from imagenet_utils import frozen_inference_graph
+    from lib.freeze import frozen_inference_graph
 
     config = PredictConfig(model=ResNetModel(depth, mode, num_classes=7, data_format='NHWC', image_size=64),
                            session_init=RandomWeights(), input_names=['input'], output_names=['prob'])
@@ -141,16 +141,16 @@ def test_folded_graph_predicts_as_the_model(depth, mode):
 
 
 def test_weights_too_large_to_freeze_predict_unfolded(monkeypatch):
-    import imagenet_utils as iu
+    from lib import freeze, inference
     from tensorpack.predict import OfflinePredictor, PredictConfig
 
     config = PredictConfig(model=ResNetModel(18, num_classes=7, data_format='NHWC', image_size=32),
                            session_init=RandomWeights(), input_names=['input'], output_names=['prob'])
     x = np.random.RandomState(1).randint(0, 256, (2, 32, 32, 3), dtype=np.uint8)
-    folded = iu.inference_predictor(config)
-    assert isinstance(folded, iu.GraphDefPredictor)
-    monkeypatch.setattr(iu, 'FREEZE_LIMIT_BYTES', 11 * 2 ** 20)     # ResNet-18's 46 MB exceed it
-    assert iu.frozen_inference_graph(config) is None
-    plain = iu.inference_predictor(config)
+    folded = inference.inference_predictor(config)
+    assert isinstance(folded, inference.GraphDefPredictor)
+    monkeypatch.setattr(freeze, 'FREEZE_LIMIT_BYTES', 11 * 2 ** 20)     # ResNet-18's 46 MB exceed it
+    assert freeze.frozen_inference_graph(config) is None
+    plain = inference.inference_predictor(config)
     assert type(plain) is OfflinePredictor
     np.testing.assert_allclose(plain(x)[0], folded(x)[0], rtol=1e-4, atol=1e-6)

@@ -26,16 +26,13 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from utils.scoring import InputError, check_writable  # noqa: E402
+from lib.process import configure_tensorflow  # noqa: E402
 
-ARCHS = {  # name: (depth, mode, group width)
-    'resnet18': (18, 'resnet', 4), 'resnet34': (34, 'resnet', 4), 'resnet50': (50, 'resnet', 4),
-    'resnet101': (101, 'resnet', 4), 'resnet152': (152, 'resnet', 4),
-    'resnext50_32x4d': (50, 'resnext', 4), 'resnext101_32x4d': (101, 'resnext', 4),
-    'resnext101_32x8d': (101, 'resnext', 8), 'resnext101_32x16d': (101, 'resnext', 16),
-    'resnext101_32x32d': (101, 'resnext', 32), 'resnext101_32x48d': (101, 'resnext', 48),
-}
-BLOCKS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
+configure_tensorflow()
+from lib.checkpoints import model_variables, write_npz  # noqa: E402
+from lib.errors import InputError  # noqa: E402
+from lib.fileio import check_writable  # noqa: E402
+from resnet_model import DEPTHS as BLOCKS, TORCHVISION_ARCHS as ARCHS, ResNetModel  # noqa: E402
 
 
 class ConversionError(ValueError):
@@ -135,11 +132,8 @@ def convert(state_dict, depth, path='state dict'):
 
 def model_shapes(depth, mode, group_width, num_classes):
     """Variable name -> shape of our model, from its graph (nothing is allocated)."""
-    import tfcompat  # noqa: F401
     import tensorflow as tf
     from tensorpack.tfutils.tower import TowerContext
-    from imagenet_utils import model_variables
-    from resnet_model import ResNetModel
 
     with tf.Graph().as_default(), TowerContext('', is_training=False):
         model = ResNetModel(depth, mode, num_classes=num_classes, group_width=group_width, data_format='NHWC')
@@ -157,19 +151,6 @@ def check_shapes(weights, shapes, path):
             wrong + ['no value for ' + k for k in missing] + ['not in the model: ' + k for k in extra])))
 
 
-def save_npz(path, weights):
-    """Writes an uncompressed .npz (zip64 past 4 GB) atomically."""
-    tmp = path + '.tmp'
-    try:
-        with open(tmp, 'wb') as f:
-            np.savez(f, **weights)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('input', help='PyTorch state dict (.pth)')
@@ -182,7 +163,7 @@ def main(argv=None):
         check_writable(args.output, 'OUTPUT')
         weights = convert(load_state_dict(args.input), depth, args.input)   # the loaded dict is consumed
         check_shapes(weights, model_shapes(depth, mode, group_width, len(weights['linear/b'])), args.input)
-        save_npz(args.output, weights)
+        write_npz(args.output, weights)
     except (ConversionError, InputError, OSError) as e:
         print('error: {}'.format(e), file=sys.stderr)
         return 1

@@ -19,9 +19,14 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from utils.scoring import (ERROR_NAMES, InputError, align, check_writable, class_meta, error_rates,  # noqa: E402
-                           no_gc_for_this_process, positive_int, per_class_errors, read_list, read_predictions, topk_array, write_atomic,
-                           wrong_from_topk)
+from lib.cli import positive_int  # noqa: E402
+from lib.constants import ERROR_NAMES  # noqa: E402
+from lib.errors import InputError  # noqa: E402
+from lib.fileio import check_writable, write_atomic  # noqa: E402
+from lib.lists import class_meta, read_list  # noqa: E402
+from lib.memory import no_gc_for_this_process  # noqa: E402
+from lib.metric import error_rates, per_class_errors, wrong_from_topk  # noqa: E402
+from lib.predictions import align, read_predictions, topk_array  # noqa: E402
 
 
 def get_args_parser():

@@ -18,8 +18,12 @@ import sys
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from utils.scoring import (InputError, align, check_writable, class_meta, no_gc_for_this_process, positive_int,  # noqa: E402
-                           read_list, read_predictions, topk_array, write_atomic)
+from lib.cli import positive_int  # noqa: E402
+from lib.errors import InputError  # noqa: E402
+from lib.fileio import check_writable, write_atomic  # noqa: E402
+from lib.lists import class_meta, read_list  # noqa: E402
+from lib.memory import no_gc_for_this_process  # noqa: E402
+from lib.predictions import align, read_predictions, topk_array  # noqa: E402
 
 
 def get_args_parser():

@@ -5,46 +5,17 @@ validation top-1/top-5 error (plain and class-balanced) and the learning rate ag
   utils/plot_log.py LOGDIR [--out LOGDIR/curves.png]
 """
 import argparse
-import json
 import os
 import sys
 
-CURVES = [  # (stats.json key, label, style)
-    ('train-error-top1', 'train top-1', 'C0--'),
-    ('train-error-top5', 'train top-5', 'C1--'),
-    ('val-error-top1', 'val top-1', 'C0-'),
-    ('val-error-top5', 'val top-5', 'C1-'),
-    ('val-balanced-error-top1', 'val balanced top-1', 'C2-'),
-    ('val-balanced-error-top5', 'val balanced top-5', 'C3-'),
-]
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lib.errors import InputError  # noqa: E402
+from lib.fileio import atomic_path  # noqa: E402
+from lib.stats import LEARNING_RATE, TRAIN_ERRORS, VAL_ERRORS, read_stats, series  # noqa: E402
 
-
-def read_stats(logdir):
-    path = os.path.join(logdir, 'stats.json')
-    if not os.path.isfile(path):
-        raise FileNotFoundError('{}: no such file (is {} a training log folder?)'.format(path, logdir))
-    with open(path, 'rb') as f:
-        try:
-            stats = json.loads(f.read().decode('utf-8'))
-        except ValueError as e:
-            raise ValueError('{}: not JSON ({})'.format(path, e)) from None
-    if not isinstance(stats, list):
-        raise ValueError('{}: expected a list of epochs, got {}'.format(path, type(stats).__name__))
-    if not stats:
-        raise ValueError('{}: no epoch recorded yet'.format(path))
-    for i, s in enumerate(stats, 1):
-        if not isinstance(s, dict) or not is_number(s.get('epoch_num')):
-            raise ValueError('{}: entry {} has no epoch_num: {}'.format(path, i, repr(s)[:80]))
-    return stats
-
-
-def is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def series(stats, key):
-    points = [(s['epoch_num'], s[key]) for s in stats if is_number(s.get(key))]
-    return [p[0] for p in points], [p[1] for p in points]
+LABELS = ['train top-1', 'train top-5', 'val top-1', 'val top-5', 'val balanced top-1', 'val balanced top-5']
+STYLES = ['C0--', 'C1--', 'C0-', 'C1-', 'C2-', 'C3-']
+CURVES = list(zip(TRAIN_ERRORS + VAL_ERRORS, LABELS, STYLES))    # (stats.json key, label, style)
 
 
 def plot(stats, out, title):
@@ -65,7 +36,7 @@ def plot(stats, out, title):
     ax.set_ylabel('error')
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    x, lr = series(stats, 'learning_rate')
+    x, lr = series(stats, LEARNING_RATE)
     if x:
         ax2 = ax.twinx()
         ax2.plot(x, lr, 'k:', label='learning rate')
@@ -75,9 +46,8 @@ def plot(stats, out, title):
     ax.legend(loc='upper right', fontsize='small')
     ax.set_title(title)
     fig.tight_layout()
-    tmp = out + '.tmp.png'
-    fig.savefig(tmp)
-    os.replace(tmp, out)
+    with atomic_path(out, suffix='.png') as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
 
 
@@ -89,7 +59,7 @@ def main(argv=None):
     out = args.out or os.path.join(args.logdir, 'curves.png')
     try:
         plot(read_stats(args.logdir), out, os.path.basename(os.path.normpath(args.logdir)))
-    except (OSError, ValueError) as e:
+    except (OSError, InputError, ValueError) as e:
         print('error: {}'.format(e), file=sys.stderr)
         return 1
     print('Wrote {}'.format(out))

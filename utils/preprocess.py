@@ -25,7 +25,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from utils.scoring import InputError, is_int_text, read_lines, write_atomic  # noqa: E402
+from lib.errors import InputError  # noqa: E402
+from lib.fileio import read_lines, write_atomic  # noqa: E402
+from lib.lists import iter_labelled, write_list, write_synsets  # noqa: E402
 
 TRAIN_LISTS = {'train': 'train_filelist_all.txt', 'train_google': 'train_filelist_google.txt',
                'train_flickr': 'train_filelist_flickr.txt'}
@@ -51,17 +53,9 @@ def read_synsets(root):
 def read_list(path, num_classes, labelled=True):
     """[(name, label)]; label 0 where the list has none (a test list: the whole line is the name,
     spaces included). A name is everything before the last blank-separated field."""
-    rows = []
-    for lineno, line in read_lines(path):
-        if not labelled:
-            rows.append((line, 0))
-            continue
-        parts = line.rsplit(None, 1)
-        if len(parts) != 2 or not is_int_text(parts[1]) or not 0 <= int(parts[1]) < num_classes:
-            raise PrepareError('{}:{}: expected "path label" with a label in [0, {}), got {!r}'.format(
-                path, lineno, num_classes, line))
-        rows.append((parts[0], int(parts[1])))
-    return rows
+    if not labelled:
+        return [(line, 0) for _, line in read_lines(path)]
+    return [(name, label) for _, name, label in iter_labelled(path, num_classes)]
 
 
 def is_safe_name(name):
@@ -111,10 +105,6 @@ def split_present(rows, image_dir, missing, list_path):
     return kept
 
 
-def write_list(path, rows):
-    write_atomic(path, ''.join('{} {}\n'.format(name, label) for name, label in rows))
-
-
 def prepare(root):
     synsets = read_synsets(root)
     n = len(synsets)
@@ -123,11 +113,8 @@ def prepare(root):
     os.makedirs(test_meta, exist_ok=True)
     for link, target in LINKS:
         ensure_link(root, link, target)
-    write_atomic(os.path.join(meta, 'synsets.txt'), ''.join(w + '\n' for w, _ in synsets))
-    write_atomic(os.path.join(meta, 'synset_words.txt'), ''.join('{} {}\n'.format(w, name) for w, name in synsets))
-    write_atomic(os.path.join(test_meta, 'synsets.txt'), ''.join(w + '\n' for w, _ in synsets))
-    write_atomic(os.path.join(test_meta, 'synset_words.txt'),
-                 ''.join('{} {}\n'.format(w, name) for w, name in synsets))
+    write_synsets(meta, synsets)
+    write_synsets(test_meta, synsets)
 
     missing, refused, repeats, counts = [], [], {}, {}
     for out, src in TRAIN_LISTS.items():

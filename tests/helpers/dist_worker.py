@@ -11,10 +11,10 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 import numpy as np  # noqa: E402
 
-import tfcompat  # noqa: E402,F401
+import lib.tfcompat  # noqa: E402,F401
 import tensorflow as tf  # noqa: E402
 from tensorpack import QueueInput, TrainConfig  # noqa: E402
 from tensorpack import launch_train_with_config  # noqa: E402
@@ -23,8 +23,9 @@ from tensorpack.dataflow import DataFlow  # noqa: E402
 from tensorpack.tfutils.sesscreate import NewSessionCreator  # noqa: E402
 from tensorpack.tfutils.tower import TrainTowerContext  # noqa: E402
 
-import imagenet_utils as iu  # noqa: E402
-from distributed import Cluster, CollectiveAllReduceTrainer  # noqa: E402
+from lib.distributed import Cluster, CollectiveAllReduceTrainer  # noqa: E402
+from lib.process import exit_process  # noqa: E402
+from lib.session import session_config  # noqa: E402
 from resnet_model import ResNetModel  # noqa: E402
 
 STEPS, HALF, SIZE, CLASSES = 3, 4, 32, 4
@@ -80,7 +81,7 @@ def reference(model, out):
     grads = [g for g, _ in opt.compute_gradients(cost, var_list=variables)]
     fed = [tf.compat.v1.placeholder(g.dtype, g.shape) for g in grads]
     train_op = opt.apply_gradients(list(zip(fed, variables)))
-    with tf.compat.v1.Session(config=iu.session_config()) as sess:
+    with tf.compat.v1.Session(config=session_config()) as sess:
         sess.run(tf.compat.v1.global_variables_initializer())
         for v in variables:
             v.load(weights[v.name], sess)
@@ -93,7 +94,7 @@ def reference(model, out):
             halves = [sess.run(grads, {image: x, label: y}) for x, y in (half_batch(step, t) for t in (0, 1))]
             sess.run(train_op, {f: (a + b) / 2 for f, a, b in zip(fed, *halves)})
             dump(step + 1)
-    tfcompat.exit_process(0)
+    exit_process(0)
 
 
 def main():
@@ -108,14 +109,14 @@ def main():
         return reference(model, args.out)
     cluster = Cluster(args.hosts.split(','), args.task_index)
     tf.compat.v1.set_random_seed(args.task_index + 1)     # different initial weights, until the broadcast
-    server, sess_config = cluster.start_server(iu.session_config())
+    server, sess_config = cluster.start_server(session_config())
     creator = NewSessionCreator(target=server.target, config=sess_config)
     config = TrainConfig(model=model, data=QueueInput(HalfBatches(args.task_index)), session_creator=creator,
                          callbacks=[DumpTrainables(args.out, 'worker{}'.format(args.task_index))],
                          steps_per_epoch=STEPS, max_epoch=1, monitors=[])
     trainer = CollectiveAllReduceTrainer(cluster)
     launch_train_with_config(config, trainer)
-    tfcompat.exit_process(0)
+    exit_process(0)
 
 
 if __name__ == '__main__':

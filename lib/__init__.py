@@ -1,0 +1,8 @@
+"""The toolkit's library: one module per concern, imported downward only (see README "Code map").
+
+Nothing here imports the top-level files, ``utils/``, ``bench/`` or ``tests/``. The modules that
+need no TensorFlow (``TF_FREE`` below) never import it, so that the scoring and data tools start
+in a fraction of a second; tests/test_architecture.py checks both rules.
+"""
+TF_FREE = ('constants', 'errors', 'fileio', 'lists', 'metric', 'predictions', 'stats', 'decode', 'memory',
+           'process', 'config', 'demo')

@@ -1,0 +1,151 @@
+"""lib/decode.py: reading and decoding web images, the crop decoders, and the limits on hostile files."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from tensorpack.dataflow import imgaug
+
+from helpers.images import encode, jpeg_claiming, photo, png_claiming
+from imagenet_utils import fbresnet_augmentor
+from lib import decode
+
+
+def test_decode_image_handles_web_quirks(tmp_path):
+    good = photo()
+    p = lambda name: str(tmp_path / name)  # noqa: E731
+    cv2.imwrite(p('ok.jpg'), good)
+    open(p('empty.jpg'), 'wb').close()
+    with open(p('ok.jpg'), 'rb') as f:
+        data = f.read()
+    with open(p('garbage.jpg'), 'wb') as f:
+        f.write(b'<html>not found</html>' * 20)
+    cv2.imwrite(p('png_inside.jpg.png'), good)
+    os.rename(p('png_inside.jpg.png'), p('png_inside.jpg'))
+    cv2.imwrite(p('gray.jpg'), cv2.cvtColor(good, cv2.COLOR_BGR2GRAY))
+    Image.fromarray(good[:, :, ::-1]).convert('CMYK').save(p('cmyk.jpg'), 'JPEG')
+    with open(p('truncated.jpg'), 'wb') as f:
+        f.write(data[:len(data) // 2])
+    Image.fromarray(good[:, :, ::-1]).save(p('gif_inside.jpg'), 'GIF')
+
+    for name in ('ok.jpg', 'png_inside.jpg', 'gray.jpg', 'cmyk.jpg', 'gif_inside.jpg'):
+        im, reason = decode.decode_image(p(name))
+        assert reason is None and im.shape == good.shape and im.dtype == np.uint8, name
+    cmyk, _ = decode.decode_image(p('cmyk.jpg'))
+    assert np.abs(cmyk.astype(int) - good).mean() < 20      # colours survive the CMYK round trip
+    gif, _ = decode.decode_image(p('gif_inside.jpg'))
+    assert np.abs(gif.astype(int) - good).mean() < 20       # a 256-colour palette, but the photo
+    assert decode.decode_image(p('empty.jpg')) == (None, 'empty file')
+    assert decode.decode_image(p('garbage.jpg')) == (None, 'not a decodable image')
+    assert decode.decode_image(p('missing.jpg'))[1].startswith('unreadable')
+    im, reason = decode.decode_image(p('truncated.jpg'))       # decoded where possible, or refused
+    assert (im is not None and im.shape == good.shape) or reason is not None
+
+
+def test_centre_crop_decoder_matches_resize_then_crop():
+    im = cv2.resize(photo(0, (300, 400)), (341, 256))         # a WebVision-sized image
+    data = encode(im, '.png')
+    ours, reason = decode.CenterCropDecoder(224)(data)
+    original = imgaug.AugmentorList(fbresnet_augmentor(False, 224)).augment(im)
+    assert reason is None and np.array_equal(ours, original)     # no resize at 256: the same pixels
+    big = cv2.resize(im, (682, 512), interpolation=cv2.INTER_CUBIC)
+    ours, _ = decode.CenterCropDecoder(224)(encode(big, '.png'))
+    original = imgaug.AugmentorList(fbresnet_augmentor(False, 224)).augment(big)
+    assert np.abs(ours.astype(int) - original).mean() < 5       # crop-then-resize ~ resize-then-crop (edges differ)
+
+
+def test_large_jpeg_is_decoded_at_reduced_scale(monkeypatch):
+    from skimage.data import astronaut
+    big = cv2.resize(cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR), (1600, 1600), interpolation=cv2.INTER_CUBIC)
+    decoded = []
+    real = decode.simplejpeg.decode_jpeg
+    monkeypatch.setattr(decode.simplejpeg, 'decode_jpeg', lambda *a, **k: decoded.append(real(*a, **k).shape) or real(*a, **k))
+    ours, _ = decode.CenterCropDecoder(224)(encode(big))
+    assert decoded == [(400, 400, 3)]                  # crop side 1400 >= 4 x 224: a quarter-scale decode
+    full = cv2.resize(big[100:1500, 100:1500], (224, 224), interpolation=cv2.INTER_AREA)
+    assert ours.shape == (224, 224, 3) and np.abs(ours.astype(int) - full).mean() < 6
+
+
+def test_crop_decoder_handles_the_web_quirks_like_opencv(tmp_path):
+    """JPEGs go through simplejpeg, the rest through OpenCV; either way the same files decode."""
+    good = photo(0, (120, 160))
+    data = encode(good)
+    files = {'jpeg': data, 'png': encode(good, '.png'), 'gray': encode(cv2.cvtColor(good, cv2.COLOR_BGR2GRAY)),
+             'truncated': data[:len(data) // 2], 'garbage': b'<html>' * 50}
+    buf = __import__('io').BytesIO()
+    Image.fromarray(good[:, :, ::-1]).convert('CMYK').save(buf, 'JPEG')
+    files['cmyk'] = buf.getvalue()
+    for name, blob in files.items():
+        whole, _ = decode.decode_full(blob)
+        im, reason = decode.CenterCropDecoder(112)(blob)
+        if name == 'truncated':         # OpenCV 5 refuses a cut-short JPEG; we keep what is there
+            assert im.shape == (112, 112, 3) and np.abs(im[:40].astype(int) - photo(0, (120, 160))[4:44, 24:136]).mean() < 8
+            continue
+        assert (im is None) == (whole is None), name
+        if im is not None:
+            assert im.shape == (112, 112, 3) and im.dtype == np.uint8
+            if name in ('jpeg', 'png', 'cmyk', 'gray'):     # the same pixels as OpenCV's decode
+                ref = imgaug.AugmentorList(fbresnet_augmentor(False, 112)).augment(whole)
+                assert np.abs(im.astype(int) - ref).mean() < 4, name
+        else:
+            assert reason == 'not a decodable image'
+
+
+def test_random_crop_decoder_geometry_and_flip():
+    im = photo(0, (200, 300))
+    dec = decode.RandomCropDecoder(64)
+    outs = [dec(encode(im, '.png'))[0] for _ in range(20)]
+    assert all(o.shape == (64, 64, 3) and o.dtype == np.uint8 for o in outs)
+    assert len({o.tobytes() for o in outs}) == 20                 # a different crop each time
+    # the same draws as tensorpack's GoogleNetRandomCropAndResize, given the same generator state
+    original = imgaug.GoogleNetRandomCropAndResize(target_shape=64)
+    dec._rng, dec._pid, original.rng = np.random.RandomState(1), os.getpid(), np.random.RandomState(1)
+    for _ in range(200):
+        crop = original.get_transform(im).tfms[0]
+        assert dec.box(im.shape[:2]) == (crop.y0, crop.x0, crop.h, crop.w)
+        assert 0 <= crop.y0 and crop.y0 + crop.h <= 200 and 0 <= crop.x0 and crop.x0 + crop.w <= 300
+    flipped = sum(np.array_equal(dec.finish(im), im[:, ::-1]) for _ in range(200))
+    assert 60 < flipped < 140
+
+
+def test_decoder_draws_differ_across_forked_loaders():
+    import multiprocessing as mp
+    dec = decode.RandomCropDecoder(32)
+    dec.box((100, 100))                                      # the parent's generator exists before the fork
+    with mp.get_context('fork').Pool(2) as pool:
+        draws = pool.map(_boxes, [dec, dec])
+    assert draws[0] != draws[1] and draws[0] != _boxes(dec)
+
+
+def _boxes(dec):
+    import os as _os
+    return _os.getpid(), [dec.box((100, 100)) for _ in range(5)]
+
+
+@pytest.mark.parametrize('blob,claim', [(png_claiming(100000, 100000), '100000 x 100000'),
+                                        (png_claiming(20000, 20000), '20000 x 20000'),
+                                        (jpeg_claiming(60000, 40000), '60000 x 40000')])
+def test_images_over_the_pixel_limit_are_refused_before_decoding(tmp_path, blob, claim):
+    import resource
+    path = str(tmp_path / 'huge.png')
+    with open(path, 'wb') as f:
+        f.write(blob)
+    reason = 'too large: {} pixels, over the limit of 89,478,485 (--max-image-pixels)'.format(claim)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for decoder in (decode.decode_full, decode.decoder(True, 32), decode.decoder(False, 32)):
+        assert decode.decode_image(path, decoder) == (None, reason)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 << 10     # KB: nothing decoded
+    small = decode.decoder(False, 32, max_pixels=1000)
+    assert decode.decode_image(str(tmp_path / 'huge.png'), small)[1].endswith('over the limit of 1,000 (--max-image-pixels)')
+
+
+def test_fifos_devices_and_huge_files_are_not_read(tmp_path):
+    fifo = str(tmp_path / 'pipe.jpg')
+    os.mkfifo(fifo)
+    assert decode.read_image_file(fifo) == (None, 'not a regular file')        # returns at once, no writer needed
+    assert decode.read_image_file('/dev/zero') == (None, 'not a regular file')
+    big = str(tmp_path / 'big.jpg')
+    with open(big, 'wb') as f:
+        f.truncate(decode.MAX_IMAGE_BYTES + 1)                                 # sparse: no disk used
+    assert 'over the 268,435,456 an image may have' in decode.read_image_file(big)[1]
