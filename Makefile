@@ -1,5 +1,6 @@
 # make demo   set up .venv and train + evaluate a small ResNet on the embedded demo set
-# make test   set up .venv and run the test suite
+# make test   set up .venv and run the test suite (all of it: what CI runs)
+# make test-fast  the in-process unit tests only (no program started in a fresh process), in about a minute
 # make bench  set up .venv, run every benchmark in bench/, write bench/results/bench.{md,json}
 # TF=cpu|gpu  which TensorFlow build (default: gpu where nvidia-smi exists, else cpu)
 PYTHON ?= python3
@@ -12,7 +13,7 @@ DEMO_RUN := train_log/demo
 DEMO_TEST := data/webvision-demo-test
 DEMO_FLAGS := -d 18 --image-size 112 --batch 32
 
-.PHONY: venv demo test bench clean-demo
+.PHONY: venv demo test test-fast bench clean-demo
 
 venv: $(STAMP)
 
@@ -36,6 +37,9 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest -q tests
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not e2e" tests
 
 bench: venv
 	$(PY) bench/run_all.py

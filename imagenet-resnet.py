@@ -17,7 +17,6 @@ import functools
 import os
 import sys
 import traceback
-from types import SimpleNamespace
 
 from lib.memory import keep_freed_memory
 from lib.process import configure_tensorflow, exit_process
@@ -25,26 +24,24 @@ from lib.process import configure_tensorflow, exit_process
 configure_tensorflow()      # before TensorFlow is imported
 keep_freed_memory()
 from lib import tfcompat  # noqa: E402
-from tensorpack import QueueInput, SimpleTrainer, SyncMultiGPUTrainerReplicated, TrainConfig, logger  # noqa: E402
+from tensorpack import QueueInput, TrainConfig, logger  # noqa: E402
 from tensorpack import launch_train_with_config  # noqa: E402
 from tensorpack.predict import PredictConfig  # noqa: E402
-from tensorpack.callbacks import DataParallelInferenceRunner, EstimatedTimeLeft, InferenceRunner  # noqa: E402
 
 import webvision_dataset as wd  # noqa: E402
-from lib import callbacks, checkpoints as ckpt, inference, signals  # noqa: E402
+from lib import callbacks, checkpoints as ckpt, inference, signals, training  # noqa: E402
+from lib.bad_images import BAD_WINDOW, bad_log_path  # noqa: E402
 from lib.constants import (ERROR_NAMES, HEAD_PREFIX, IMAGES_PER_EPOCH, INPUT, MAX_IMAGE_PIXELS, SOURCES, TOP5,  # noqa: E402
                            TOP5_PROB)
 from lib.decode import decode_image, decoder  # noqa: E402
-from lib.distributed import (COLLECTIVE_TIMEOUT, JOIN_TIMEOUT_FACTOR, Cluster, ClusterError,  # noqa: E402
-                             CollectiveAllReduceTrainer, WorkerLost)
+from lib.distributed import COLLECTIVE_TIMEOUT, JOIN_TIMEOUT_FACTOR, Cluster, ClusterError  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from lib.fileio import check_writable  # noqa: E402
 from lib.freeze import TooLargeToFreeze, export as export_model  # noqa: E402
-from lib.lists import display_names, imagenet_names  # noqa: E402
+from lib.lists import display_names, fallback_names  # noqa: E402
 from lib.metric import error_rates, wrong_from_topk  # noqa: E402
 from lib.predictions import write_predictions  # noqa: E402
 from lib.session import ConfiguredSessionCreator, CPUSessionCreator, session_config  # noqa: E402
-from lib.schedule import LearningRateSchedule  # noqa: E402
 from resnet_model import DEPTHS, GROUP_WIDTHS, MODES, ResNetModel  # noqa: E402
 
 
@@ -121,17 +118,13 @@ def get_args_parser():
         'claims more pixels, before decoding them (training and evaluation count them as undecodable) '
         '(default: %(default)s, Pillow\'s)')
     g.add_argument('--max-bad-fraction', type=float, default=0.5, metavar='F', help='stop training when more than this fraction '
-        'of the last {:,} images a loader tried could not be decoded (default: %(default)s)'.format(wd.BAD_WINDOW))
+        'of the last {:,} images a loader tried could not be decoded (default: %(default)s)'.format(BAD_WINDOW))
     g.add_argument('--debug', action='store_true', help='print the traceback of an error about the input too')
     return p
 
 
 class UsageError(Exception):
     pass
-
-
-class TrainingStopped(RuntimeError):
-    """Training stopped for a reason outside the program (its loaders, its data); the message says which."""
 
 
 def parse_gpus(spec):
@@ -265,117 +258,73 @@ def image_decoder(run, is_train):
 """
 
 
-def bad_log_path(run):
-    """The chief's list is logdir/bad_images.txt; other workers list theirs in logdir/worker-I/."""
-    if run.is_chief:
-        return os.path.join(run.logdir, 'bad_images.txt')
-    folder = os.path.join(run.logdir, 'worker-{}'.format(run.cluster.task_index))
-    os.makedirs(folder, exist_ok=True)
-    return os.path.join(folder, 'bad_images.txt')
-
-
-def training_callbacks(run, num_classes):
-    a = run.args
-    cbs = [
-        signals.StopOnSignal(),
-        ckpt.EpochCheckpoint(run.steps_per_epoch, max_to_keep=a.keep, checkpoint_dir=run.logdir),
-        callbacks.FinishInterruptedEpoch(),
-        LearningRateSchedule(base_lr=run.base_lr, steps_per_epoch=run.steps_per_epoch, epochs=a.epochs,
-                             warmup_epochs=a.warmup_epochs),
-        callbacks.BadImageReport(wd.BadImageLog(bad_log_path(run))),
-        EstimatedTimeLeft(),
-    ]
-    if not a.no_val:
-        val = wd.get_eval_dataflow(run.data, 'val', run.per_tower, image_decoder(run, False),
-                                   parallel=min(run.workers, 4), fmt=a.format)
-        infs = [callbacks.ValidationErrors(num_classes)]
-        cbs.append(InferenceRunner(QueueInput(val), infs) if run.towers == 1 else
-                   DataParallelInferenceRunner(val, infs, list(range(run.towers))))
-    return cbs
+def bad_log(run):
+    return bad_log_path(run.logdir, run.cluster.task_index if run.cluster else None)
 
 
 def fake_inputs(run):
-    """Inputs and callbacks of a --fake benchmark: random batches, no checkpoints, images/s."""
+    """(num_classes, QueueInput, callbacks) of a --fake benchmark: random batches, images/s."""
     num_classes = wd.WebVisionMeta(run.data).num_classes if run.data else 1000
     if run.is_chief:
         logger.set_logger_dir(run.logdir, action='d')
     warmup = min(5, max(1, run.steps_per_epoch * run.args.epochs // 4))
-    return SimpleNamespace(num_classes=num_classes, session_init=None, starting_epoch=1, watchdog=None,
-                           data=QueueInput(wd.FakeImageData(run.per_tower, run.args.image_size, num_classes)),
-                           callbacks=[callbacks.Throughput(run.global_batch, warmup_steps=warmup)])
+    data = QueueInput(wd.FakeImageData(run.per_tower, run.args.image_size, num_classes))
+    return num_classes, data, [callbacks.Throughput(run.global_batch, warmup_steps=warmup)]
+
+
+def starting_point(run):
+    """(SessionInit or None, first epoch): the chief resumes from its logdir or starts from --load;
+    other workers start from the chief's variables, at the epoch of its newest checkpoint."""
+    a = run.args
+    if not run.is_chief:
+        latest = ckpt.latest_checkpoint(run.logdir)     # where the workers share the logdir
+        return None, ckpt.epoch_after(latest, run.steps_per_epoch) if latest else 1
+    logger.set_logger_dir(run.logdir, action='k')
+    session_init, epoch = ckpt.resume_point(run.logdir, run.steps_per_epoch)
+    if session_init is None and a.load:
+        session_init = ckpt.WeightLoader(a.load, drop='^' + HEAD_PREFIX if a.finetune else None)
+    return session_init, epoch
 
 
 def data_inputs(run):
-    """Inputs and callbacks of a real run, resumed from its logdir; None when it is finished."""
+    """(num_classes, QueueInput, callbacks) of a training run on --data."""
     a = run.args
     meta = wd.WebVisionMeta(run.data)
     meta.check_complete(['train'] + ([] if a.no_val else ['val']), source=a.source, fmt=a.format)
-    session_init, starting_epoch = None, 1      # other workers start from the chief's variables
-    if run.is_chief:
-        logger.set_logger_dir(run.logdir, action='k')
-        session_init, starting_epoch = ckpt.resume_point(run.logdir, run.steps_per_epoch)
-    else:
-        # the chief broadcasts its step; where the workers share the logdir, a finished run is seen here too
-        latest = ckpt.latest_checkpoint(run.logdir)
-        starting_epoch = ckpt.epoch_after(latest, run.steps_per_epoch) if latest else 1
-    if starting_epoch > a.epochs:
-        logger.info('{} is already trained to epoch {} of --epochs {}: nothing to do'.format(
-            run.logdir, starting_epoch - 1, a.epochs))
-        return None
-    if session_init is None and a.load and run.is_chief:
-        session_init = ckpt.WeightLoader(a.load, drop='^' + HEAD_PREFIX if a.finetune else None)
     flow = wd.get_train_dataflow(run.data, run.per_tower, image_decoder(run, True), run.workers,
-                                 bad_log_path=bad_log_path(run), source=a.source, balance=a.balance,
+                                 bad_log_path=bad_log(run), source=a.source, balance=a.balance,
                                  fmt=a.format, shard=run.shard, max_bad_fraction=a.max_bad_fraction)
-    counted = callbacks.CountedFlow(flow)
-    data = QueueInput(counted)
-    too_many_bad = wd.BadImageGuard.message(None, None, a.max_bad_fraction, bad_log_path(run))
-    watchdog = callbacks.LoaderWatchdog(lambda: tfcompat.loader_processes(flow), data,
-                                        reasons={wd.BAD_IMAGES_EXIT: too_many_bad})
-    cbs = training_callbacks(run, meta.num_classes) + [watchdog, callbacks.InputMonitor(data, counted)]
-    return SimpleNamespace(num_classes=meta.num_classes, session_init=session_init, starting_epoch=starting_epoch,
-                           watchdog=watchdog, data=data, callbacks=cbs)
-
-
-def make_trainer(run):
-    if run.cluster:
-        return CollectiveAllReduceTrainer(run.cluster, run.args.collective_timeout, functools.partial(ckpt.resume_hint, run.logdir, run.is_chief))
-    if run.towers == 1:
-        return SimpleTrainer()
-    # NCCL all-reduce on GPUs; without any (e.g. tests), towers fall back to the CPU and so must the reduction
-    return SyncMultiGPUTrainerReplicated(run.towers, mode='nccl' if tfcompat.is_gpu_available() else 'cpu')
-
-
-def raise_why_stopped(run, inputs, trainer):
-    """Training returned: raises what stopped it early, if anything did."""
-    if signals.stop_requested():
-        raise KeyboardInterrupt(signals.stop_requested())
-    if getattr(trainer, 'lost', None):
-        raise WorkerLost(trainer.lost)
-    if inputs.watchdog is not None and inputs.watchdog.error:
-        raise TrainingStopped(inputs.watchdog.error)
-    for cb in inputs.callbacks:
-        if isinstance(cb, ckpt.EpochCheckpoint) and cb.error:
-            raise cb.error
+    data, watchers = training.watched_input(flow, a.max_bad_fraction, bad_log(run))
+    cbs = training.epoch_callbacks(
+        logdir=run.logdir, steps_per_epoch=run.steps_per_epoch, keep=a.keep, bad_log_path=bad_log(run),
+        schedule=dict(base_lr=run.base_lr, epochs=a.epochs, warmup_epochs=a.warmup_epochs)) + watchers
+    if not a.no_val:
+        val = wd.get_eval_dataflow(run.data, 'val', run.per_tower, image_decoder(run, False),
+                                   parallel=min(run.workers, 4), fmt=a.format)
+        cbs.append(training.validation_callback(val, meta.num_classes, run.towers))
+    return meta.num_classes, data, cbs
 
 
 def train(run):
     a = run.args
-    inputs = fake_inputs(run) if a.fake else data_inputs(run)
-    if inputs is None:
+    session_init, first_epoch = (None, 1) if a.fake else starting_point(run)
+    if first_epoch > a.epochs:
+        logger.info('{} is already trained to epoch {} of --epochs {}: nothing to do'.format(
+            run.logdir, first_epoch - 1, a.epochs))
         return 0
-    model = make_model(run, inputs.num_classes)
+    num_classes, data, cbs = fake_inputs(run) if a.fake else data_inputs(run)
     logger.info('{} classes, {} tower(s) of batch {}, global batch {}, data format {}, {} steps per epoch, '
-                'epochs {}..{}'.format(inputs.num_classes, run.towers, run.per_tower, run.global_batch,
-                                       run.data_format, run.steps_per_epoch, inputs.starting_epoch, a.epochs))
-    config = TrainConfig(model=model, data=inputs.data, callbacks=inputs.callbacks, session_creator=session_creator(run),
-                         session_init=inputs.session_init, starting_epoch=inputs.starting_epoch,
-                         steps_per_epoch=run.steps_per_epoch, max_epoch=a.epochs)
+                'epochs {}..{}'.format(num_classes, run.towers, run.per_tower, run.global_batch, run.data_format,
+                                       run.steps_per_epoch, first_epoch, a.epochs))
+    config = TrainConfig(model=make_model(run, num_classes), data=data, callbacks=cbs,
+                         session_creator=session_creator(run), session_init=session_init,
+                         starting_epoch=first_epoch, steps_per_epoch=run.steps_per_epoch, max_epoch=a.epochs)
     if not a.fake:
         signals.stop_on_signals()
-    trainer = make_trainer(run)
+    trainer = training.make_trainer(run.towers, run.cluster, a.collective_timeout,
+                                    functools.partial(ckpt.resume_hint, run.logdir, run.is_chief))
     launch_train_with_config(config, trainer)
-    raise_why_stopped(run, inputs, trainer)
+    training.raise_why_stopped(trainer, cbs)
     return 0
 
 
@@ -419,9 +368,7 @@ def class_names(num_classes, data):
             return display_names(meta.synsets, meta.names())
         logger.warn('{} has {} classes but the model {}; not using its names'.format(
             data, meta.num_classes, num_classes))
-    if num_classes == 1000:
-        return imagenet_names()
-    return ['class {}'.format(c) for c in range(num_classes)]
+    return fallback_names(num_classes)
 
 
 def predict(run):
@@ -473,7 +420,7 @@ def main(args):
 
 # Errors in what the user gave (data, lists, weights, paths), reported in one line; anything else
 # is a bug and keeps its traceback.
-INPUT_ERRORS = (InputError, ckpt.CheckpointError, TrainingStopped, ClusterError, FileNotFoundError,
+INPUT_ERRORS = (InputError, ckpt.CheckpointError, training.TrainingStopped, ClusterError, FileNotFoundError,
                 NotADirectoryError, PermissionError)
 
 

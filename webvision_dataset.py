@@ -17,9 +17,6 @@ and decoded by lib.decode; one loader design: batches of list entries go to load
 import array
 import itertools
 import os
-import signal
-import threading
-import time
 
 import cv2
 import numpy as np
@@ -33,10 +30,11 @@ from tensorpack.utils.serialize import loads
 
 from lib.constants import SOURCES, SPLITS
 from lib.decode import decode_full, read_image_file
+from lib.bad_images import BAD_IMAGES_EXIT, BadImageGuard, BadImageLog, TooManyBadImages
 from lib.errors import DataError
 from lib.lists import iter_labelled, read_synset_words, read_synsets
 from lib.memory import release_free_memory
-from lib.process import Owner
+from lib.process import Owner, exit_with_parent
 
 REQUIRED_META = ('synsets.txt',)
 
@@ -150,7 +148,7 @@ class WebVisionFiles(RNGDataFlow):
     def reset_state(self):
         super().reset_state()
         if self._owner.forked():        # tensorpack's dispatcher process
-            _exit_with_parent()
+            exit_with_parent()
 
     def __len__(self):
         n = len(self.sampler) if self.sampler else len(self.files)
@@ -286,30 +284,6 @@ def write_lmdb(root, split, source='all', out=None):
     return out, len(records), records.missing
 
 
-class BadImageLog:
-    """Appends one line per undecodable image; lines from several loader processes do not mix
-    because each is a single O_APPEND write."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def add(self, image_path, reason):
-        if self.path is None:
-            return
-        line = '{}\t{}\n'.format(image_path, reason).encode('utf-8', errors='replace')
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
-
-    def count(self):
-        if self.path is None or not os.path.isfile(self.path):
-            return 0
-        with open(self.path, 'rb') as f:
-            return sum(1 for _ in f)
-
-
 class AugmentorDecoder:
     """Decode the whole image, then apply tensorpack augmentors: how the original pipeline worked
     (kept as the baseline of bench/dataflow_speed.py and for custom augmentors)."""
@@ -320,24 +294,6 @@ class AugmentorDecoder:
     def __call__(self, data):
         im, reason = decode_full(data)
         return (im, None) if im is None else (self.augs.augment(im), None)
-
-
-def _exit_with_parent(poll=1.):
-    """In a loader process: exit once the trainer that forked it is gone, even by kill -9.
-    tensorpack's ZMQ workers otherwise wait forever for their next datapoint (without the
-    optional python-prctl they were seen to outlive the trainer)."""
-    parent = os.getppid()
-    # The trainer's SIGTERM handler is inherited, but Python runs handlers only in the main thread,
-    # which waits inside ZMQ: tensorpack's terminate() at exit went unheard and the trainer waited
-    # for this process forever. The kernel's default action needs no thread.
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(poll)
-        os._exit(1)
-    threading.Thread(target=watch, name='exit-with-parent', daemon=True).start()
 
 
 class _LoadDecode:
@@ -351,7 +307,7 @@ class _LoadDecode:
     def __call__(self, dp):
         if self._owner.forked() and self._watched.forked():     # first call in this loader process
             self._watched = Owner()
-            _exit_with_parent()
+            exit_with_parent()
         source, label, index = dp
         data, reason = (source, None) if isinstance(source, bytes) else read_image_file(source)
         im = None
@@ -393,41 +349,6 @@ def get_train_dataflow(root, batch_size, decode, parallel, bad_log_path=None, so
         # whole batches both ways: one message per batch, not per image
         return MultiProcessMapDataZMQ(ds, parallel, load, buffer_size=max(2 * parallel, 8))
     return MapData(ds, load)
-
-
-BAD_WINDOW = 1000          # images a loader judges its failure rate over
-BAD_IMAGES_EXIT = 3        # a loader's exit status when too many of its images fail
-
-
-class TooManyBadImages(DataError):
-    pass
-
-
-class BadImageGuard:
-    """Counts the images a loader tried in windows of BAD_WINDOW; raises TooManyBadImages when more
-    than ``max_fraction`` of a window failed (a tree of HTML pages saved as .jpg would otherwise
-    spin forever: every batch is skipped and another drawn)."""
-
-    def __init__(self, max_fraction, bad_log_path=None, window=BAD_WINDOW):
-        self.max_fraction, self.bad_log_path, self.window = max_fraction, bad_log_path, window
-        self.tried = self.bad = 0
-
-    def record(self, tried, bad):
-        self.tried, self.bad = self.tried + tried, self.bad + bad
-        if self.tried < self.window:
-            return
-        if self.bad > self.max_fraction * self.tried:
-            raise TooManyBadImages(self.message(self.bad, self.tried, self.max_fraction, self.bad_log_path))
-        self.tried = self.bad = 0
-
-    @staticmethod
-    def message(bad, tried, max_fraction, bad_log_path):
-        """The reason, as the loader that stopped says it and as the trainer repeats it (``bad`` and
-        ``tried`` None: not known there)."""
-        counts = '{:,} of the last {:,}'.format(bad, tried) if tried else 'more than {:.0%} of the last {:,}'.format(
-            max_fraction, BAD_WINDOW)
-        return ('{} training images a loader tried could not be decoded (limit: --max-bad-fraction {:g}); is the '
-                'data complete? They are listed in {}'.format(counts, max_fraction, bad_log_path or 'the bad-image log'))
 
 
 class _LoadBatch:

@@ -163,3 +163,8 @@ def display_names(synsets, words):
 def imagenet_names():
     """'synset name' of ILSVRC-2012's 1,000 classes, in the usual class order."""
     return ['{} {}'.format(w, n) for w, n in read_synset_words(IMAGENET_SYNSET_WORDS).items()]
+
+
+def fallback_names(num_classes):
+    """Names for a model without its data's names: ImageNet's for 1,000 classes, else "class N"."""
+    return imagenet_names() if num_classes == 1000 else ['class {}'.format(c) for c in range(num_classes)]

@@ -4,7 +4,10 @@ Entry points call ``configure_tensorflow()`` first thing, before anything import
 module changes the environment at import (lib.tfcompat sets only what tensorpack cannot run without).
 """
 import os
+import signal
 import sys
+import threading
+import time
 
 
 def configure_tensorflow():
@@ -28,6 +31,24 @@ class Owner:
 
     def forked(self):
         return os.getpid() != self.pid
+
+
+def exit_with_parent(poll=1.):
+    """In a loader process: exit once the trainer that forked it is gone, even by kill -9.
+    tensorpack's ZMQ workers otherwise wait forever for their next datapoint (without the
+    optional python-prctl they were seen to outlive the trainer)."""
+    parent = os.getppid()
+    # The trainer's SIGTERM handler is inherited, but Python runs handlers only in the main thread,
+    # which waits inside ZMQ: tensorpack's terminate() at exit went unheard and the trainer waited
+    # for this process forever. The kernel's default action needs no thread.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os._exit(1)
+    threading.Thread(target=watch, name='exit-with-parent', daemon=True).start()
 
 
 EXIT_HANDLER_SECONDS = 15

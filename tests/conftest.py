@@ -14,6 +14,11 @@ import lib.tfcompat  # noqa: E402,F401  (before anything imports TensorFlow)
 DRIVER = os.path.join(ROOT, 'imagenet-resnet.py')
 
 
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'e2e: runs a program in a fresh process (the driver, a script, a worker); '
+                            'make test runs these too, make test-fast leaves them out')
+
+
 @pytest.fixture(scope='session')
 def demo_root(tmp_path_factory):
     """The embedded demo set, built once per test session into a temporary folder."""
@@ -28,3 +33,23 @@ def run_driver(*args, timeout=600, check=True):
     if check and proc.returncode != 0:
         raise AssertionError('driver failed ({}):\n{}'.format(proc.returncode, proc.stderr[-5000:]))
     return proc
+
+
+@pytest.fixture
+def meta_dir(tmp_path):
+    d = tmp_path / 'meta'
+    d.mkdir()
+    write_text(d / 'synsets.txt', ''.join('n{:08d}\n'.format(i) for i in range(8)))
+    write_text(d / 'synset_words.txt', ''.join('n{:08d} thing {}\n'.format(i, i) for i in range(8)))
+    return d
+
+
+@pytest.fixture
+def test_list(meta_dir):
+    return write_text(meta_dir / 'test.txt', 'x1.jpg 0\nx2.jpg 0\nx3.jpg 0\n')
+
+
+def write_text(path, text):
+    with open(path, 'w') as f:
+        f.write(text)
+    return str(path)

@@ -13,8 +13,11 @@ import torch
 from lib import torch_resnet
 from conftest import ROOT
 from lib.checkpoints import WeightLoader
+from lib.lists import IMAGENET_SYNSET_WORDS
 from resnet_model import ResNetModel
 from tensorpack.predict import OfflinePredictor, PredictConfig
+
+pytestmark = pytest.mark.e2e      # each test runs programs in fresh processes
 
 CONVERTER = os.path.join(ROOT, 'utils', 'convert_torch.py')
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
@@ -118,7 +121,7 @@ def test_predict_names_imagenet_classes_of_a_converted_model(tmp_path):
     # the same preprocessing through the PyTorch model picks the same class
     crop = imgaug.AugmentorList(fbresnet_augmentor(False)).augment(cv2.imread(image))
     best = torch_logits(model, crop[None]).argmax()
-    with open(os.path.join(ROOT, 'utils', 'imagenet1k_synset_words.txt')) as f:
+    with open(IMAGENET_SYNSET_WORDS) as f:
         names = [line.strip() for line in f]
     assert out[1].split(' - ', 1)[1] == repr(names[best])
 

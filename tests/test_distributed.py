@@ -10,8 +10,11 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from conftest import ROOT, run_driver
+
+pytestmark = pytest.mark.e2e      # each test runs programs in fresh processes
 
 HELPER = os.path.join(ROOT, 'tests', 'helpers', 'dist_worker.py')
 

@@ -15,6 +15,8 @@ from conftest import DRIVER, ROOT, run_driver
 from lib.checkpoints import latest_checkpoint, read_weights
 from lib.schedule import learning_rate_at
 
+pytestmark = pytest.mark.e2e      # each test runs programs in fresh processes
+
 SMALL = ['-d', '18', '--image-size', '64', '--batch', '16', '--workers', '1']
 
 

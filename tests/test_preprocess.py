@@ -11,6 +11,8 @@ import pytest
 
 from conftest import ROOT, run_driver
 
+pytestmark = pytest.mark.e2e      # each test runs programs in fresh processes
+
 SCRIPT = os.path.join(ROOT, 'utils', 'preprocess.py')
 
 

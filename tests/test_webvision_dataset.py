@@ -9,6 +9,7 @@ import pytest
 import webvision_dataset as wd
 from helpers.images import photo, write_root
 from lib import decode
+from lib.bad_images import BadImageLog, TooManyBadImages
 from lib.errors import InputError
 
 
@@ -71,7 +72,7 @@ def test_train_flow_skips_counts_and_lists_bad_images(root_with_bad_images, tmp_
         assert images.shape == (2, 32, 32, 3) and images.dtype == np.uint8
     listed = open(log).read()
     assert 'empty.jpg\tempty file' in listed and 'not_there.jpg\tunreadable' in listed
-    assert wd.BadImageLog(log).count() == 2
+    assert BadImageLog(log).count() == 2
 
 
 def test_eval_flow_keeps_one_row_per_listed_image(root_with_bad_images):
@@ -174,18 +175,9 @@ def test_a_tree_where_nothing_decodes_stops_the_train_flow(tmp_path):
     log = str(tmp_path / 'bad.txt')
     ds = wd.get_train_dataflow(root, 8, decode.decoder(True, 32), parallel=0, bad_log_path=log)
     ds.reset_state()
-    with pytest.raises(wd.TooManyBadImages, match=r'1,000 of the last 1,000 training images .* listed in ' + re.escape(log)):
+    with pytest.raises(TooManyBadImages, match=r'1,000 of the last 1,000 training images .* listed in ' + re.escape(log)):
         for _ in range(30):                                                # epochs of 40 images
             for _ in ds:
                 pass
     with open(log) as f:
         assert sum(1 for _ in f) == 1000                                   # stopped after one window
-
-
-def test_bad_image_guard_judges_windows():
-    guard = wd.BadImageGuard(0.5, window=100)
-    for _ in range(10):
-        guard.record(10, 5)                                                # exactly half: allowed
-    guard.record(60, 60)
-    with pytest.raises(wd.TooManyBadImages, match='60 of the last 100'):
-        guard.record(40, 0)
