@@ -1,6 +1,6 @@
 # make demo   set up .venv and train + evaluate a small ResNet on the embedded demo set
 # make test   set up .venv and run the test suite (all of it: what CI runs)
-# make test-fast  the in-process unit tests only (no program started in a fresh process), in about a minute
+# make test-fast  the in-process unit tests only (no fresh processes, no deep graphs), under 2 minutes
 # make bench  set up .venv, run every benchmark in bench/, write bench/results/bench.{md,json}
 # TF=cpu|gpu  which TensorFlow build (default: gpu where nvidia-smi exists, else cpu)
 PYTHON ?= python3
@@ -39,7 +39,7 @@ test: venv
 	$(PY) -m pytest -q tests
 
 test-fast: venv
-	$(PY) -m pytest -q -m "not e2e" tests
+	$(PY) -m pytest -q -m "not e2e and not slow" tests
 
 bench: venv
 	$(PY) bench/run_all.py

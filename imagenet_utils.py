@@ -23,7 +23,7 @@ from tensorpack.tfutils.summary import add_moving_summary
 from tensorpack.tfutils.tower import get_current_tower_context
 
 from lib.constants import (HEAD_PREFIX, IMAGE_MEAN_RGB, IMAGE_STD_RGB, INPUT, LABEL, PCA_EIGVAL, PCA_EIGVEC, PROB,
-                           TOP5, TOP5_PROB, WRONG_TOP)
+                           TOP5, TOP5_PROB, TRAIN_ERROR, WRONG_TOP)
 
 
 def fbresnet_augmentor(is_train, image_size=224):
@@ -159,5 +159,5 @@ class ImageNetModel(ModelDesc):
         for k in (1, 5):
             wrong = tf.cast(tf.logical_not(tf.nn.in_top_k(predictions=logits, targets=label, k=k)),
                             tf.float32, name=WRONG_TOP.format(k))
-            add_moving_summary(tf.reduce_mean(wrong, name='train-error-top{}'.format(k)))
+            add_moving_summary(tf.reduce_mean(wrong, name=TRAIN_ERROR.format(k)))
         return loss

@@ -18,6 +18,7 @@ PROB = 'prob'
 TOP5 = 'top5'
 TOP5_PROB = 'top5-prob'
 WRONG_TOP = 'wrong-top{}'           # .format(k): 1.0 where the label is not in the top k
+TRAIN_ERROR = 'train-error-top{}'   # .format(k): its moving average over training batches (stats.json)
 HEAD_PREFIX = 'linear/'             # the classifier head's variables (get_logits' last layer)
 
 # The challenge's four errors, as error_rates() names them, and their names in stats.json and

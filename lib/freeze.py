@@ -37,8 +37,7 @@ def frozen_inference_graph(config):
         if sum(v.shape.num_elements() * v.dtype.size for v in v1.global_variables()) > FREEZE_LIMIT_BYTES:
             return None
         with v1.Session(config=session_config()) as sess:
-            config.session_init._setup_graph()
-            config.session_init._run_init(sess)
+            config.session_init.init(sess)
             outputs = [name.split(':')[0] for name in config.output_names]
             frozen = v1.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), outputs)
     return fold_batch_norms(frozen, outputs)

@@ -6,7 +6,7 @@ import functools
 import numpy as np
 import tqdm
 
-import lib.tfcompat  # noqa: F401  (before TensorFlow)
+from lib import tfcompat  # (before TensorFlow)
 import tensorflow as tf
 from tensorpack.input_source import PlaceholderInput
 from tensorpack.predict import OfflinePredictor, OnlinePredictor, PredictConfig
@@ -57,7 +57,7 @@ class DataParallelPredictor(OnlinePredictor):
 
     def __init__(self, config, towers):
         v1 = tf.compat.v1
-        self.graph = config._maybe_create_graph()
+        self.graph = tf.Graph() if config.create_graph else tf.compat.v1.get_default_graph()
         with self.graph.as_default():
             inputs, outputs = [], []
             for idx, t in enumerate(towers):
@@ -71,9 +71,7 @@ class DataParallelPredictor(OnlinePredictor):
                     handle = config.tower_func.towers[-1]
                     inputs.extend(handle.get_tensors(config.input_names))
                     outputs.extend(handle.get_tensors(config.output_names))
-            config.session_init._setup_graph()
-            sess = config.session_creator.create_session()
-            config.session_init._run_init(sess)
+            sess = tfcompat.initialised_session(config.session_init, config.session_creator)
             super().__init__(inputs, outputs, config.return_input, sess)
 
 

@@ -3,15 +3,15 @@ reader, and the trimming that keeps it one continuous history when a run resumes
 import json
 import os
 
-from lib.constants import METRIC_KEYS, VAL_PREFIX
+from lib.constants import ERROR_NAMES, METRIC_KEYS, TRAIN_ERROR, VAL_PREFIX
 from lib.errors import DataError, InputError
 from lib.fileio import write_json_atomic
 
 STATS_FILE = 'stats.json'
 EPOCH = 'epoch_num'
 LEARNING_RATE = 'learning_rate'
-TRAIN_ERRORS = ('train-error-top1', 'train-error-top5')     # moving averages over training batches
-VAL_ERRORS = tuple(VAL_PREFIX + METRIC_KEYS[k] for k in ('Top1', 'Top5', 'Balanced Top1', 'Balanced Top5'))
+TRAIN_ERRORS = (TRAIN_ERROR.format(1), TRAIN_ERROR.format(5))     # moving averages over training batches
+VAL_ERRORS = tuple(VAL_PREFIX + METRIC_KEYS[k] for k in ERROR_NAMES)
 INPUT_SPEED, QUEUE_FILL, BAD_IMAGES = 'input/images_per_sec', 'input/queue_fill', 'bad-images'
 
 

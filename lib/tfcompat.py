@@ -26,6 +26,16 @@ def is_gpu_available():
     return bool(tf.config.list_physical_devices('GPU'))
 
 
+def initialised_session(session_init, session_creator):
+    """A session of ``session_creator`` with ``session_init`` applied: set up in the graph before the
+    session exists, run in it after, as tensorpack's own predictors do (in two private steps; the
+    public SessionInit.init() wants the session first)."""
+    session_init._setup_graph()
+    sess = session_creator.create_session()
+    session_init._run_init(sess)
+    return sess
+
+
 def loader_processes(flow):
     """The processes of a tensorpack multi-process DataFlow (a private attribute: its only handle)."""
     return getattr(flow, '_procs', [])

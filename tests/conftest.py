@@ -17,6 +17,7 @@ DRIVER = os.path.join(ROOT, 'imagenet-resnet.py')
 def pytest_configure(config):
     config.addinivalue_line('markers', 'e2e: runs a program in a fresh process (the driver, a script, a worker); '
                             'make test runs these too, make test-fast leaves them out')
+    config.addinivalue_line('markers', 'slow: an in-process test that takes long (deep graphs); make test-fast leaves it out')
 
 
 @pytest.fixture(scope='session')

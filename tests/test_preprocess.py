@@ -95,7 +95,7 @@ def test_malformed_line_names_file_line_and_value(tree):
         f.write('val000009.jpg 7\n')
     proc = subprocess.run([sys.executable, SCRIPT, '--root', tree], capture_output=True, text=True)
     assert proc.returncode == 1
-    assert "val_filelist.txt:5: expected \"path label\" with a label in [0, 3), got 'val000009.jpg 7'" in proc.stderr
+    assert 'val_filelist.txt:5: label 7 is outside [0, 3) (the classes in synsets.txt)' in proc.stderr
 
 
 def test_names_outside_the_image_folders_are_refused_and_repeats_dropped(tree):

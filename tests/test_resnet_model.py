@@ -3,12 +3,22 @@ with torchvision's architecture, counted independently here."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorpack.tfutils.sessinit import SessionInit
 from tensorpack.tfutils.tower import TowerContext
 
 from resnet_model import BOTTLENECK_DEPTHS, DEPTHS, GROUP_WIDTHS, MODES, ResNetModel, get_block_func
 
-VARIANTS = [(d, m) for d in sorted(DEPTHS) for m in MODES if m != 'resnext' or d in BOTTLENECK_DEPTHS]
+SLOW = pytest.mark.slow         # deep graphs: make test runs them, make test-fast leaves them out
+
+
+def deep(depth, *rest, fast=False):
+    if depth >= 50 and not fast:
+        return pytest.param(depth, *rest, marks=SLOW)
+    return (depth, *rest) if rest else depth
+
+
+# every mode at 18 and 34 in the fast set, and ResNeXt (bottleneck depths only) at 50
+VARIANTS = [deep(d, m, fast=(d, m) == (50, 'resnext')) for d in sorted(DEPTHS) for m in MODES
+            if m != 'resnext' or d in BOTTLENECK_DEPTHS]
 
 
 def build(depth, mode, num_classes, size=64, group_width=4):
@@ -65,12 +75,12 @@ def test_variant_gives_finite_logits(depth, mode):
     assert out.std() > 0      # not a constant output
 
 
-@pytest.mark.parametrize('depth', sorted(DEPTHS))
+@pytest.mark.parametrize('depth', [deep(d) for d in sorted(DEPTHS)])
 def test_resnet_matches_torchvision_parameter_count(depth):
     assert n_params(build(depth, 'resnet', 1000)[0]) == torchvision_params(depth)
 
 
-@pytest.mark.parametrize('group_width', GROUP_WIDTHS)
+@pytest.mark.parametrize('group_width', [pytest.param(w, marks=SLOW) for w in GROUP_WIDTHS])
 def test_resnext101_matches_torchvision_parameter_count(group_width):
     # 32x48d is the 828 M-parameter WSL model; only the graph is built, nothing allocated.
     got = n_params(build(101, 'resnext', 1000, group_width=group_width)[0])
@@ -93,64 +103,3 @@ def test_class_count_sets_the_head():
 def test_invalid_variants_name_the_valid_choices(kwargs, message):
     with pytest.raises(ValueError, match=message):
         get_block_func(**kwargs)
-
-
-class RandomWeights(SessionInit):
-    """The same random weights in every graph, batch norm statistics included (a freshly
-    initialised model's are 0 and 1, which would leave folding nothing to get wrong)."""
-
-    def _run_init(self, sess):
-        rng = np.random.RandomState(0)
-        for v in sorted(tf.compat.v1.global_variables(), key=lambda v: v.op.name):
-            shape = v.shape.as_list()
-            if v.op.name.endswith(('/gamma', '/variance/EMA')):
-                value = rng.uniform(0.5, 1.5, shape)
-            elif v.op.name.endswith('/W'):
-                value = rng.normal(0, np.sqrt(2. / np.prod(shape[:-1])), shape)
-            else:
-                value = rng.normal(0, 0.2, shape)
-            v.load(value.astype(v.dtype.as_numpy_dtype), sess)
-
-
-@pytest.mark.parametrize('depth,mode', [(18, 'resnet'), (18, 'preact'), (18, 'se'), (50, 'resnext')])
-def test_folded_graph_predicts_as_the_model(depth, mode):
-    """Batch norm folded into the convolutions (the graph --eval, --predict and --export run)
-    gives the unfolded graph's probabilities; every batch norm after a convolution is gone."""
-    from tensorpack.predict import OfflinePredictor, PredictConfig
-    from lib.freeze import frozen_inference_graph
-
-    config = PredictConfig(model=ResNetModel(depth, mode, num_classes=7, data_format='NHWC', image_size=64),
-                           session_init=RandomWeights(), input_names=['input'], output_names=['prob'])
-    x = np.random.RandomState(1).randint(0, 256, (4, 64, 64, 3), dtype=np.uint8)
-    plain = OfflinePredictor(config)
-    want = plain(x)[0]
-    unfolded_bns = sum(n.op == 'FusedBatchNormV3' for n in plain.sess.graph.as_graph_def().node)
-    folded = frozen_inference_graph(config)
-    bns = [n for n in folded.node if n.op.startswith('FusedBatchNorm')]
-    # pre-activation blocks normalise sums, not convolution outputs: the second block's of each
-    # group and each group's last (bnlast) stay
-    stay = {'resnet': 0, 'se': 0, 'resnext': 0, 'preact': 8}[mode]
-    assert len(bns) == stay and unfolded_bns > stay
-    assert sum(n.op == 'BiasAdd' for n in folded.node) >= unfolded_bns - stay
-    with tf.Graph().as_default():
-        tf.import_graph_def(folded, name='')
-        with tf.compat.v1.Session() as sess:
-            got = sess.run('prob:0', {'input:0': x})
-    assert want.std() > 1e-3        # not a flat output, which any graph could match
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
-
-
-def test_weights_too_large_to_freeze_predict_unfolded(monkeypatch):
-    from lib import freeze, inference
-    from tensorpack.predict import OfflinePredictor, PredictConfig
-
-    config = PredictConfig(model=ResNetModel(18, num_classes=7, data_format='NHWC', image_size=32),
-                           session_init=RandomWeights(), input_names=['input'], output_names=['prob'])
-    x = np.random.RandomState(1).randint(0, 256, (2, 32, 32, 3), dtype=np.uint8)
-    folded = inference.inference_predictor(config)
-    assert isinstance(folded, inference.GraphDefPredictor)
-    monkeypatch.setattr(freeze, 'FREEZE_LIMIT_BYTES', 11 * 2 ** 20)     # ResNet-18's 46 MB exceed it
-    assert freeze.frozen_inference_graph(config) is None
-    plain = inference.inference_predictor(config)
-    assert type(plain) is OfflinePredictor
-    np.testing.assert_allclose(plain(x)[0], folded(x)[0], rtol=1e-4, atol=1e-6)
