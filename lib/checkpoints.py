@@ -38,8 +38,8 @@ class EpochCheckpoint(ModelSaver):
     """Checkpoints each epoch after its statistics (validation, stats.json) are written, i.e. at
     the start of the next epoch or the end of training; tensorpack's ModelSaver writes before them.
     A run killed in between resumes from the previous checkpoint and drops the newer statistics,
-    so stats.json stays one continuous history. A run stopped by SIGTERM or Ctrl-C
-    (``interrupted``) is checkpointed where it stopped, mid-epoch; one stopped by an error is not,
+    so stats.json stays one continuous history. A run stopped by SIGTERM or Ctrl-C (lib.signals)
+    is checkpointed where it stopped, mid-epoch; one stopped by an error is not,
     so that a broken state (say NaN weights) never becomes the newest checkpoint."""
 
     def __init__(self, steps_per_epoch, **kwargs):
@@ -88,7 +88,7 @@ class EpochCheckpoint(ModelSaver):
 
 
 class CheckpointError(RuntimeError):
-    pass
+    """A checkpoint could not be written (a full disk); the message names the last good one."""
 
 
 def model_variables():

@@ -1,0 +1,69 @@
+"""imagenet-resnet.py in-process: the flags in their groups, the checks before any work, and the one
+frozen Run computed from them (the programs' own runs are in test_driver.py, marked e2e)."""
+import dataclasses
+import importlib.util
+import os
+
+import pytest
+
+from conftest import DRIVER
+
+
+@pytest.fixture(scope='module')
+def driver():
+    spec = importlib.util.spec_from_file_location('imagenet_resnet', DRIVER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def parse(driver, *flags):
+    return driver.get_args_parser().parse_args([str(f) for f in flags])
+
+
+def test_every_flag_sits_in_a_named_group(driver):
+    parser = driver.get_args_parser()
+    groups = {g.title: [a.option_strings[-1] for a in g._group_actions] for g in parser._action_groups}
+    assert groups.pop('options') == ['--help']          # argparse's own group holds nothing of ours
+    flags = [f for fs in groups.values() for f in fs]
+    assert len(flags) == len(set(flags)) == 36 and '--max-bad-fraction' in groups['bad input']
+    assert groups['what to do (default: train)'] == ['--eval', '--predict', '--export', '--fake']
+
+
+@pytest.mark.parametrize('flags,message', [
+    (['--batch', 30, '--gpu', '0,1,2,3'], r'--batch 30 does not split evenly across 4 towers .* e\.g\. 28 or 32'),
+    (['--mode', 'resnext', '-d', 18], '--mode resnext needs -d 50, 101 or 152'),
+    (['--finetune'], '--finetune needs --load WEIGHTS'),
+    (['--eval'], '--eval needs --load CKPT'),
+    (['--gpu', '0,x'], "--gpu '0,x': expected comma-separated integers"),
+    (['--epochs', 0], '--epochs must be positive, got 0'),
+    (['--max-bad-fraction', 1], r'--max-bad-fraction must be in \[0, 1\), got 1.0'),
+    (['--hosts', 'a:1,b:2'], '--hosts needs --task-index'),
+    (['--hosts', 'a:1,b:2', '--task-index', 0, '--eval', '--load', 'x'], '--eval, --predict and --export run on one machine'),
+])
+def test_inconsistent_flags_are_refused_naming_them(driver, flags, message):
+    with pytest.raises(driver.UsageError, match=message):
+        driver.check_args(parse(driver, *flags))
+
+
+def test_run_is_derived_once_and_frozen(driver, tmp_path):
+    run = driver.make_run(parse(driver, '--fake', '--batch', 64, '-d', 18))
+    assert (run.towers, run.per_tower, run.global_batch, run.cluster) == (1, 64, 64, None)
+    assert run.base_lr == pytest.approx(0.1 * 64 / 256) and run.steps_per_epoch == 1280000 // 64
+    assert run.logdir == os.path.join('train_log', 'resnet-d18-fake') and run.data is None
+    assert run.data_format == 'NHWC' and run.is_chief and run.shard is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.base_lr = 1.
+    run = driver.make_run(parse(driver, '--export', tmp_path, '--load', 'x', '--data-format', 'NCHW',
+                                '--mode', 'resnext', '-d', 50, '--group-width', 8, '--lr', 0.3))
+    assert run.data_format == 'NHWC' and run.logdir is None and run.base_lr == 0.3    # exports run anywhere
+    run = driver.make_run(parse(driver, '--fake', '--mode', 'resnext', '-d', 101, '--group-width', 48,
+                                '--steps-per-epoch', 7))
+    assert run.logdir.endswith('resnext32x48d-d101-fake') and run.steps_per_epoch == 7
+
+
+def test_model_options_are_given_at_construction(driver):
+    run = driver.make_run(parse(driver, '--fake', '-d', 18, '--trunk-lr-mult', 0.1, '--image-size', 96))
+    model = driver.make_model(run, 12)
+    assert (model.num_classes, model.image_size, model.trunk_lr_mult) == (12, 96, 0.1)
+    assert not model.color_augment and not model.float16_loss_scaling      # --fake: no augmentation, CPU
