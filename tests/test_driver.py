@@ -12,13 +12,11 @@ import numpy as np
 import pytest
 
 from conftest import DRIVER, ROOT, run_driver
+from helpers.driver import SMALL, loaders_of, start_training
 from lib.checkpoints import latest_checkpoint, read_weights
 from lib.schedule import learning_rate_at
 
 pytestmark = pytest.mark.e2e      # each test runs programs in fresh processes
-
-SMALL = ['-d', '18', '--image-size', '64', '--batch', '16', '--workers', '1']
-
 
 def read_list(path):
     with open(path) as f:
@@ -252,27 +250,6 @@ def test_two_towers_train_synchronously(demo_root, tmp_path):
     assert newest_step(logdir) == 2
     with open(os.path.join(logdir, 'stats.json')) as f:
         assert 0 <= json.load(f)[-1]['val-balanced-error-top1'] <= 1
-
-
-def start_training(demo_root, logdir, *extra):
-    """A training process in its own session, its output in logdir/out.txt."""
-    os.makedirs(logdir, exist_ok=True)
-    out = open(os.path.join(logdir, 'out.txt'), 'w')
-    args = SMALL[:-2] + ['--workers', '2', '--data', demo_root, '--logdir', logdir, '--no-val'] + list(extra)
-    return subprocess.Popen([sys.executable, DRIVER] + args, cwd=ROOT, start_new_session=True, stdout=out,
-                            stderr=subprocess.STDOUT)
-
-
-def loaders_of(proc, deadline=120):
-    import psutil
-    end = time.time() + deadline
-    while time.time() < end:
-        kids = psutil.Process(proc.pid).children(recursive=True)
-        if len(kids) >= 2:
-            return kids
-        assert proc.poll() is None, 'trainer exited early'
-        time.sleep(0.5)
-    raise AssertionError('no loader processes appeared')
 
 
 def test_loaders_end_when_the_trainer_is_killed(demo_root, tmp_path):

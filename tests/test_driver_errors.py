@@ -11,7 +11,7 @@ import pytest
 from conftest import run_driver
 from lib.checkpoints import read_weights
 from helpers.images import png_claiming
-from test_driver import SMALL, loaders_of, start_training
+from helpers.driver import SMALL, loaders_of, start_training
 
 pytestmark = pytest.mark.e2e      # each test runs programs in fresh processes
 
