@@ -433,6 +433,7 @@ def run_command():
         parser.error(str(e))            # exits 2 before any TensorFlow session exists
     except KeyboardInterrupt as e:
         code = signals.STOP_EXIT_CODES.get(str(e), 130)
+        tfcompat.abandon_loaders()      # checkpointed already; loaders may hang (a dead mount)
     except INPUT_ERRORS as e:
         if args.debug:
             traceback.print_exc()

@@ -48,3 +48,16 @@ def logs_to_stderr():
     for handler in logger._logger.handlers:
         if getattr(handler, 'stream', None) is sys.stdout:
             handler.setStream(sys.stderr)
+
+
+def abandon_loaders():
+    """Kills this process's loader processes and drops tensorpack's clean-up of their ZMQ socket at
+    exit: with a thread still blocked receiving from loaders that hang, closing the socket from the
+    exit handler made libzmq abort ("Assertion failed: pfd.revents & POLLIN", SIGABRT instead of the
+    run's exit status), after a SIGTERM that had checkpointed the run."""
+    import atexit
+    import multiprocessing
+    from tensorpack.dataflow import parallel
+    atexit.unregister(parallel.del_weakref)
+    for p in multiprocessing.active_children():
+        p.kill()
