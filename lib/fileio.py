@@ -27,12 +27,6 @@ def check_writable(path, what='output'):
         raise InputError('{} {}: the folder {} is not writable'.format(what, path, folder))
 
 
-def _umask():
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
 @contextlib.contextmanager
 def atomic_path(path, suffix=''):
     """Yields a temporary path beside ``path`` (a file or a folder) for the caller to write; on
@@ -43,9 +37,7 @@ def atomic_path(path, suffix=''):
     os.close(fd)
     os.remove(tmp)          # a name only: the writer creates a file or a folder there
     try:
-        yield tmp
-        if os.path.isfile(tmp):
-            os.chmod(tmp, 0o666 & ~_umask())      # mkstemp's name, the writer's file: a result is for sharing
+        yield tmp           # created by the writer, so with the umask's modes (mkstemp's file was 0600)
         if os.path.isdir(path) and os.path.isdir(tmp):
             shutil.rmtree(path)         # a folder cannot be renamed over a non-empty one
         os.replace(tmp, path)
