@@ -30,17 +30,16 @@ from tensorpack.predict import PredictConfig  # noqa: E402
 
 import webvision_dataset as wd  # noqa: E402
 from lib import callbacks, checkpoints as ckpt, inference, signals, training  # noqa: E402
-from lib.bad_images import BAD_WINDOW, bad_log_path  # noqa: E402
-from lib.constants import (ERROR_NAMES, HEAD_PREFIX, IMAGES_PER_EPOCH, INPUT, MAX_IMAGE_PIXELS, SOURCES, TOP5,  # noqa: E402
-                           TOP5_PROB)
+from lib.bad_images import add_bad_input_args, bad_log_path  # noqa: E402
+from lib.constants import ERROR_NAMES, HEAD_PREFIX, IMAGES_PER_EPOCH, INPUT, SOURCES, TOP5, TOP5_PROB  # noqa: E402
 from lib.decode import decode_image, decoder  # noqa: E402
-from lib.distributed import COLLECTIVE_TIMEOUT, JOIN_TIMEOUT_FACTOR, Cluster, ClusterError  # noqa: E402
+from lib.distributed import Cluster, ClusterError, add_cluster_args  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from lib.fileio import check_writable  # noqa: E402
 from lib.freeze import TooLargeToFreeze, export as export_model  # noqa: E402
 from lib.lists import display_names, fallback_names  # noqa: E402
-from lib.metric import error_rates, wrong_from_topk  # noqa: E402
-from lib.predictions import write_predictions  # noqa: E402
+from lib.ema import WeightAverage  # noqa: E402
+from lib.recipe import RecipeError, add_recipe_args, check_recipe, recipe_from_args  # noqa: E402
 from lib.session import ConfiguredSessionCreator, CPUSessionCreator, session_config  # noqa: E402
 from resnet_model import DEPTHS, GROUP_WIDTHS, MODES, ResNetModel  # noqa: E402
 
@@ -105,20 +104,9 @@ def get_args_parser():
         '(oneDNN; pays off with AMX: on a CPU with AVX512_BF16 but no AMX, ResNet-50 inference ran at half '
         'the float32 speed); variables stay float32')
     g.add_argument('--xla', action='store_true', help='compile the graph with XLA (auto-clustering)')
-    g = p.add_argument_group('multi-machine training')
-    g.add_argument('--hosts', metavar='H:P,H:P,...', help='multi-machine training: every worker process\'s address, '
-        'the chief (task 0) first; start the same command with --task-index 0..N-1, one process per GPU. '
-        'Without it, TF_CONFIG is read if set. Learning rate and steps per epoch follow the global batch')
-    g.add_argument('--task-index', type=int, metavar='I', help='with --hosts: this process\'s position in the list')
-    g.add_argument('--collective-timeout', type=float, default=COLLECTIVE_TIMEOUT, metavar='S', help='with --hosts: stop when '
-        'a step waits longer than this for the other workers (a machine gone without a connection reset); at the '
-        'start they wait {}x as long for each other (default: %(default)s)'.format(JOIN_TIMEOUT_FACTOR))
-    g = p.add_argument_group('bad input')
-    g.add_argument('--max-image-pixels', type=int, default=MAX_IMAGE_PIXELS, metavar='N', help='refuse images whose header '
-        'claims more pixels, before decoding them (training and evaluation count them as undecodable) '
-        '(default: %(default)s, Pillow\'s)')
-    g.add_argument('--max-bad-fraction', type=float, default=0.5, metavar='F', help='stop training when more than this fraction '
-        'of the last {:,} images a loader tried could not be decoded (default: %(default)s)'.format(BAD_WINDOW))
+    add_cluster_args(p)
+    add_recipe_args(p)
+    g = add_bad_input_args(p)
     g.add_argument('--debug', action='store_true', help='print the traceback of an error about the input too')
     return p
 
@@ -171,9 +159,8 @@ def check_args(args):
         raise UsageError('--collective-timeout must be positive, got {}'.format(args.collective_timeout))
     if not 0 <= args.max_bad_fraction < 1:
         raise UsageError('--max-bad-fraction must be in [0, 1), got {}'.format(args.max_bad_fraction))
+    check_recipe(args)      # RecipeError, reported as UsageError is
     return towers, cluster
-
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,7 +220,12 @@ def make_model(run, num_classes):
     return ResNetModel(a.depth, a.mode, num_classes=num_classes, group_width=a.group_width,
                        data_format=run.data_format, image_size=a.image_size, trunk_lr_mult=a.trunk_lr_mult,
                        color_augment=not a.fake,        # the loaders only crop and flip
-                       float16_loss_scaling=a.amp and run.on_gpu)
+                       float16_loss_scaling=a.amp and run.on_gpu, recipe=recipe_from_args(a, run.steps_per_epoch))
+
+
+def weights(run, **kwargs):
+    """The --load weights for evaluation, prediction and export: their moving average where kept."""
+    return ckpt.WeightLoader(run.args.load, strict=True, averaged=not run.args.no_ema, **kwargs)
 
 
 def session_creator(run):
@@ -250,7 +242,7 @@ def session_creator(run):
 
 
 def image_decoder(run, is_train):
-    return decoder(is_train, run.args.image_size, max_pixels=run.args.max_image_pixels)
+    return decoder(is_train, run.args.image_size, max_pixels=run.args.max_image_pixels, tta=run.args.tta)
 
 
 """
@@ -269,7 +261,8 @@ def fake_inputs(run):
         logger.set_logger_dir(run.logdir, action='d')
     warmup = min(5, max(1, run.steps_per_epoch * run.args.epochs // 4))
     data = QueueInput(wd.FakeImageData(run.per_tower, run.args.image_size, num_classes))
-    return num_classes, data, [callbacks.Throughput(run.global_batch, warmup_steps=warmup)]
+    average = [WeightAverage(run.args.ema)] if run.args.ema else []
+    return num_classes, data, average + [callbacks.Throughput(run.global_batch, warmup_steps=warmup)]
 
 
 def starting_point(run):
@@ -289,19 +282,24 @@ def starting_point(run):
 def data_inputs(run):
     """(num_classes, QueueInput, callbacks) of a training run on --data."""
     a = run.args
-    meta = wd.WebVisionMeta(run.data)
-    meta.check_complete(['train'] + ([] if a.no_val else ['val']), source=a.source, fmt=a.format)
+    meta, source = wd.WebVisionMeta(run.data), a.train_list or a.source
+    meta.check_complete(['train'] + ([] if a.no_val else ['val']), source=source, fmt=a.format)
     flow = wd.get_train_dataflow(run.data, run.per_tower, image_decoder(run, True), run.workers,
-                                 bad_log_path=bad_log(run), source=a.source, balance=a.balance,
-                                 fmt=a.format, shard=run.shard, max_bad_fraction=a.max_bad_fraction)
+                                 bad_log_path=bad_log(run), source=source, balance=a.balance, fmt=a.format,
+                                 shard=run.shard, max_bad_fraction=a.max_bad_fraction, with_index=a.sample_loss)
     data, watchers = training.watched_input(flow, a.max_bad_fraction, bad_log(run))
+    average = WeightAverage(a.ema) if a.ema else None
     cbs = training.epoch_callbacks(
         logdir=run.logdir, steps_per_epoch=run.steps_per_epoch, keep=a.keep, bad_log_path=bad_log(run),
-        schedule=dict(base_lr=run.base_lr, epochs=a.epochs, warmup_epochs=a.warmup_epochs)) + watchers
+        average=average, schedule=dict(base_lr=run.base_lr, epochs=a.epochs, warmup_epochs=a.warmup_epochs,
+                                       kind=a.lr_schedule)) + watchers
+    if a.sample_loss:
+        cbs.append(callbacks.SampleLosses(run.logdir, len(meta.file_list('train', source)), run.steps_per_epoch,
+                                          task=run.shard and run.shard[0]))
     if not a.no_val:
         val = wd.get_eval_dataflow(run.data, 'val', run.per_tower, image_decoder(run, False),
-                                   parallel=min(run.workers, 4), fmt=a.format)
-        cbs.append(training.validation_callback(val, meta.num_classes, run.towers))
+                                   parallel=min(run.workers, 4), fmt=a.format, with_index=a.sample_loss)
+        cbs.append(training.validation_callback(val, meta.num_classes, run.towers, average))
     return meta.num_classes, data, cbs
 
 
@@ -335,25 +333,27 @@ def train(run):
 
 def evaluate(run):
     a = run.args
-    weights = ckpt.resolve_checkpoint(a.load)
-    path = a.predictions or '{}.{}.predictions.json'.format(weights, os.path.basename(os.path.normpath(run.data)))
-    check_writable(path, '--predictions')
+    load = ckpt.resolve_checkpoint(a.load)
+    path = a.predictions or '{}.{}.predictions.json'.format(load, os.path.basename(os.path.normpath(run.data)))
+    for out, flag in ((path, '--predictions'), (a.save_probs, '--save-probs')):
+        out and check_writable(out, flag)
     meta = wd.WebVisionMeta(run.data)
     meta.check_complete(['val'], fmt=a.format)
     files = meta.file_list('val')
-    ds = wd.get_eval_dataflow(run.data, 'val', 64 * run.towers, image_decoder(run, False),
-                              parallel=run.workers, with_index=True, fmt=a.format)
-    top5, prob, labels, _ = inference.predict_dataflow(
-        make_model(run, meta.num_classes), ckpt.WeightLoader(weights, strict=True), ds, session_creator(run), run.towers)
-    inference.check_predictions(meta.list_path('val'), weights, len(files), ds.undecodable, prob)
-    # A test list gives every image the label 0: the labels are withheld, not all class 0.
-    known = meta.num_classes > 1 and bool(labels.any())
-    n = write_predictions(path, [files.name(i) for i in range(len(files))], labels if known else None, top5, prob)
-    print('Wrote {} predictions to {}'.format(n, path))
-    if not known:
+    decode = image_decoder(run, False)
+    views = getattr(decode, 'views', 1)
+    ds = wd.get_eval_dataflow(run.data, 'val', max(64 * run.towers // views, 1), decode, parallel=run.workers,
+                              with_index=True, fmt=a.format)
+    n, errors = inference.evaluate_list(
+        make_model(run, meta.num_classes), weights(run), ds, names=[files.name(i) for i in range(len(files))],
+        num_classes=meta.num_classes, list_path=meta.list_path('val'), weights=load, predictions=path,
+        creator=session_creator(run), towers=run.towers, views=views, save_probs=a.save_probs,
+        about=dict(list=meta.list_path('val'), weights=load, tta=a.tta, ema=not a.no_ema))
+    print('Wrote {} predictions to {}{}'.format(n, path, ' and their probabilities to ' + a.save_probs
+                                               if a.save_probs else ''))
+    if errors is None:
         print('All labels are 0: a test list without labels, so no errors are computed.')
         return 0
-    errors = error_rates(*wrong_from_topk(top5, labels), labels, meta.num_classes)
     for name in ERROR_NAMES:
         print('{} Error: {:.4f}'.format(name, errors[name]))
     return 0
@@ -377,7 +377,7 @@ def predict(run):
     names = class_names(num_classes, run.data)
     decode = image_decoder(run, False)
     pred = inference.inference_predictor(PredictConfig(
-        model=make_model(run, num_classes), session_init=ckpt.WeightLoader(run.args.load, strict=True),
+        model=make_model(run, num_classes), session_init=weights(run),
         session_creator=session_creator(run), input_names=[INPUT], output_names=[TOP5_PROB, TOP5]))
     failed = 0
     for path in run.args.predict:
@@ -397,7 +397,7 @@ def export(run):
     """SavedModel and ONNX of the inference graph, channels-last so that they run anywhere."""
     a = run.args
     config = PredictConfig(model=make_model(run, ckpt.read_num_classes(a.load)),
-                           session_init=ckpt.WeightLoader(a.load, strict=True), input_names=[INPUT], output_names=['prob'])
+                           session_init=weights(run), input_names=[INPUT], output_names=['prob'])
     try:
         saved, onnx_path = export_model(config, a.export)
     except TooLargeToFreeze as e:
@@ -429,7 +429,7 @@ def run_command():
     args = parser.parse_args()
     try:
         code = main(args)
-    except UsageError as e:
+    except (UsageError, RecipeError) as e:
         parser.error(str(e))            # exits 2 before any TensorFlow session exists
     except KeyboardInterrupt as e:
         code = signals.STOP_EXIT_CODES.get(str(e), 130)

@@ -19,11 +19,15 @@ from tensorpack import ModelDesc
 from tensorpack.dataflow import imgaug
 from tensorpack.models import regularize_cost
 from tensorpack.tfutils import gradproc, optimizer
+from tensorpack.tfutils.common import get_global_step_var
 from tensorpack.tfutils.summary import add_moving_summary
 from tensorpack.tfutils.tower import get_current_tower_context
 
-from lib.constants import (HEAD_PREFIX, IMAGE_MEAN_RGB, IMAGE_STD_RGB, INPUT, LABEL, PCA_EIGVAL, PCA_EIGVEC, PROB,
-                           TOP5, TOP5_PROB, TRAIN_ERROR, WRONG_TOP)
+from lib.constants import (HEAD_PREFIX, IMAGE_MEAN_RGB, IMAGE_STD_RGB, INDEX, INPUT, LABEL, PCA_EIGVAL, PCA_EIGVEC,
+                           PROB, SAMPLE_LOSS, TOP5, TOP5_PROB, TRAIN_ERROR, WRONG_TOP)
+from lib.losses import per_sample_loss, soft_targets
+from lib.mixing import mix
+from lib.recipe import Recipe
 
 
 def fbresnet_augmentor(is_train, image_size=224):
@@ -80,29 +84,34 @@ class ImageNetModel(ModelDesc):
     """Holds the input, normalisation, loss, metrics and weight decay; variants build logits.
 
     Options: ``data_format`` of the convolutions (the input is always NHWC uint8 BGR);
-    ``weight_decay`` on every ``.*/W``; ``label_smoothing``; ``trunk_lr_mult``, the learning-rate
-    multiplier of everything but the head (fine-tuning); ``color_augment``, batch_color_augment on
-    training batches (the loaders only crop and flip); ``float16_loss_scaling`` (--amp on GPUs)."""
+    ``weight_decay`` on every ``.*/W``; ``recipe`` (lib.recipe.Recipe: label smoothing, mixing, the
+    loss, per-image losses); ``trunk_lr_mult``, the learning-rate multiplier of everything but the
+    head (fine-tuning); ``color_augment``, batch_color_augment on training batches (the loaders only
+    crop and flip); ``float16_loss_scaling`` (--amp on GPUs)."""
     weight_decay_pattern = '.*/W'
     image_bgr = True        # DataFlows produce BGR (OpenCV)
 
-    def __init__(self, num_classes, data_format='NHWC', image_size=224, *, weight_decay=1e-4, label_smoothing=0.,
+    def __init__(self, num_classes, data_format='NHWC', image_size=224, *, weight_decay=1e-4, recipe=None,
                  trunk_lr_mult=1., color_augment=False, float16_loss_scaling=False):
         if data_format not in ('NCHW', 'NHWC'):
             raise ValueError('data_format must be NCHW or NHWC, got {!r}'.format(data_format))
         self.num_classes, self.data_format, self.image_size = num_classes, data_format, image_size
-        self.weight_decay, self.label_smoothing, self.trunk_lr_mult = weight_decay, label_smoothing, trunk_lr_mult
+        self.weight_decay, self.recipe, self.trunk_lr_mult = weight_decay, recipe or Recipe(), trunk_lr_mult
         self.color_augment, self.float16_loss_scaling = color_augment, float16_loss_scaling
 
     def inputs(self):
         # uint8 input: 4x less to copy from the loaders than float32.
-        return [tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.uint8, INPUT),
-                tf.TensorSpec([None], tf.int32, LABEL)]
+        specs = [tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.uint8, INPUT),
+                 tf.TensorSpec([None], tf.int32, LABEL)]
+        return specs + ([tf.TensorSpec([None], tf.int64, INDEX)] if self.recipe.sample_loss else [])
 
-    def build_graph(self, image, label):
-        if self.color_augment and get_current_tower_context().is_training:
+    def build_graph(self, image, label, index=None):
+        training = get_current_tower_context().is_training
+        if self.color_augment and training:
             image = batch_color_augment(tf.cast(image, tf.float32))
         image = self.image_preprocess(image)
+        if training:
+            image, targets, share = self.training_targets(image, label)
         if self.data_format == 'NCHW':
             image = tf.transpose(image, [0, 3, 1, 2])
         logits = tf.identity(self.get_logits(image), name='logits')
@@ -111,7 +120,10 @@ class ImageNetModel(ModelDesc):
         tf.identity(top_prob, name=TOP5_PROB)
         tf.identity(top_ids, name=TOP5)
 
-        loss = self.compute_loss_and_error(logits, label, self.label_smoothing)
+        if training:
+            loss = self.training_loss(logits, label, targets, share)
+        else:
+            loss = self.compute_loss_and_error(logits, label)
         if self.weight_decay > 0:
             wd_loss = regularize_cost(self.weight_decay_pattern,
                                       lambda v: self.weight_decay * tf.nn.l2_loss(v),
@@ -146,18 +158,40 @@ class ImageNetModel(ModelDesc):
                 mean, std = mean[::-1], std[::-1]
             return (image - mean.astype('float32')) * (1. / std).astype('float32')
 
-    @staticmethod
-    def compute_loss_and_error(logits, label, label_smoothing=0.):
+    def training_targets(self, image, label):
+        """(images, [N, K] targets, [N] share of each image's own label): smoothed labels, and mixed
+        images and labels while the recipe mixes."""
+        r = self.recipe
+        targets = soft_targets(label, self.num_classes, r.label_smoothing)
+        if not r.mixing:
+            return image, targets, tf.ones_like(label, tf.float32)
+        enabled = tf.constant(True) if r.mix_until_step is None else get_global_step_var() < r.mix_until_step
+        return mix(image, targets, mixup=r.mixup, cutmix=r.cutmix, prob=r.mix_prob, per_image=r.mix_per_image,
+                   enabled=enabled)
+
+    def training_loss(self, logits, label, targets, share):
+        """The recipe's mean loss. Also named: each image's cross-entropy against its own label
+        (sample-loss), and the errors against the label with the larger share in each image."""
+        r = self.recipe
+        per_image = per_sample_loss(r.loss, logits, targets, **r.loss_options)
+        loss = tf.reduce_mean(per_image, name='xentropy-loss' if r.loss == 'ce' else r.loss + '-loss')
+        own = tf.nn.sparse_softmax_cross_entropy_with_logits(logits=tf.cast(logits, tf.float32), labels=label)
+        tf.identity(own, name=SAMPLE_LOSS)
+        self.add_errors(logits, tf.where(share >= 0.5, label, tf.reverse(label, [0])))
+        return loss
+
+    @classmethod
+    def compute_loss_and_error(cls, logits, label):
         """The mean cross-entropy; adds wrong-top1/5 per image and their moving averages."""
-        if label_smoothing == 0.:
-            loss = tf.nn.sparse_softmax_cross_entropy_with_logits(logits=logits, labels=label)
-        else:
-            loss = tf.compat.v1.losses.softmax_cross_entropy(
-                tf.one_hot(label, logits.shape[-1]), logits, label_smoothing=label_smoothing,
-                reduction=tf.compat.v1.losses.Reduction.NONE)
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(logits=logits, labels=label)
         loss = tf.reduce_mean(loss, name='xentropy-loss')
+        cls.add_errors(logits, label)
+        return loss
+
+    @staticmethod
+    def add_errors(logits, label):
+        """wrong-top1/5 per image and their moving averages, train-error-top1/5."""
         for k in (1, 5):
             wrong = tf.cast(tf.logical_not(tf.nn.in_top_k(predictions=logits, targets=label, k=k)),
                             tf.float32, name=WRONG_TOP.format(k))
             add_moving_summary(tf.reduce_mean(wrong, name=TRAIN_ERROR.format(k)))
-        return loss

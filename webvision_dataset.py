@@ -32,7 +32,7 @@ from lib.constants import SOURCES, SPLITS
 from lib.decode import decode_full, read_image_file
 from lib.bad_images import BAD_IMAGES_EXIT, BadImageGuard, BadImageLog, TooManyBadImages
 from lib.errors import DataError
-from lib.lists import iter_labelled, read_synset_words, read_synsets
+from lib.lists import LIST_NAME, iter_labelled, read_synset_words, read_synsets
 from lib.memory import release_free_memory
 from lib.process import Owner, exit_with_parent
 
@@ -113,12 +113,13 @@ class WebVisionMeta:
         return names
 
     def list_path(self, split, source='all'):
-        """meta/<split>.txt; for train, ``source`` picks the crawl (google, flickr or all)."""
+        """meta/<split>.txt; for train, ``source`` picks the crawl (google, flickr or all) or names
+        another list, meta/<source>.txt (--train-list)."""
         if split not in SPLITS:
             raise ValueError('split {!r} is not one of {}'.format(split, ', '.join(SPLITS)))
-        if source not in SOURCES:
-            raise ValueError('source {!r} is not one of {}'.format(source, ', '.join(SOURCES)))
-        name = split if split != 'train' or source == 'all' else 'train_' + source
+        if source not in SOURCES and (split != 'train' or not LIST_NAME.match(source)):
+            raise ValueError('source {!r} is not one of {} nor a list name'.format(source, ', '.join(SOURCES)))
+        name = split if split != 'train' or source == 'all' else source if source not in SOURCES else 'train_' + source
         return os.path.join(self.meta_dir, name + '.txt')
 
     def file_list(self, split, source='all'):
@@ -335,13 +336,14 @@ def train_files(root, source='all', balance=False, fmt='files', shard=None):
 
 
 def get_train_dataflow(root, batch_size, decode, parallel, bad_log_path=None, source='all', balance=False,
-                       fmt='files', shard=None, max_bad_fraction=0.5):
-    """Shuffled batches [images uint8 NHWC BGR, labels int32] of ``decode``d images (see
-    lib.decode.decoder). Each loader process decodes whole batches, so one message per batch
+                       fmt='files', shard=None, max_bad_fraction=0.5, with_index=False):
+    """Shuffled batches [images uint8 NHWC BGR, labels int32] (+ [list positions int64]) of
+    ``decode``d images (see lib.decode.decoder). Each loader process decodes whole batches, so one message per batch
     goes each way. Undecodable images are listed in ``bad_log_path`` and replaced (_LoadBatch);
     a loader stops when more than ``max_bad_fraction`` of its images fail (BadImageGuard)."""
     ds = BatchData(train_files(root, source, balance, fmt, shard), batch_size, use_list=True)
-    load = _LoadBatch(_LoadDecode(decode, BadImageLog(bad_log_path)), BadImageGuard(max_bad_fraction, bad_log_path))
+    load = _LoadBatch(_LoadDecode(decode, BadImageLog(bad_log_path), with_index),
+                      BadImageGuard(max_bad_fraction, bad_log_path))
     if parallel > 0:
         # A loader per core already, so OpenCV's own threads would only contend. Given up here, before
         # the fork: a forked child that touched the parent's thread pool (setNumThreads) deadlocked.
@@ -374,7 +376,8 @@ class _LoadBatch:
             return None         # a batch of nothing but bad images: skipped
         for k in range(len(entries[0]) - len(rows)):
             rows.append(self.load(good[k % len(good)]) or rows[k % len(good)])   # decoded again: a new crop
-        return [np.stack([r[0] for r in rows]), np.asarray([r[1] for r in rows], np.int32)]
+        out = [np.stack([r[0] for r in rows]), np.asarray([r[1] for r in rows], np.int32)]
+        return out + [np.asarray([r[2] for r in rows], np.int64)] if len(rows[0]) == 3 else out
 
     def _check(self, tried, bad):
         if self.guard is None:

@@ -2,6 +2,7 @@
 line, appended to by every loader process) and the guard that stops a run when most images fail."""
 import os
 
+from lib.constants import MAX_IMAGE_PIXELS
 from lib.errors import DataError
 
 
@@ -72,3 +73,15 @@ def bad_log_path(logdir, worker=None):
     folder = os.path.join(logdir, 'worker-{}'.format(worker))
     os.makedirs(folder, exist_ok=True)
     return os.path.join(folder, 'bad_images.txt')
+
+
+def add_bad_input_args(parser):
+    """The flags on undecodable and oversized images, as an argument group (returned)."""
+    g = parser.add_argument_group('bad input')
+    g.add_argument('--max-image-pixels', type=int, default=MAX_IMAGE_PIXELS, metavar='N', help='refuse images whose '
+                   'header claims more pixels, before decoding them (training and evaluation count them as '
+                   'undecodable) (default: %(default)s, Pillow\'s)')
+    g.add_argument('--max-bad-fraction', type=float, default=0.5, metavar='F', help='stop training when more than '
+                   'this fraction of the last {:,} images a loader tried could not be decoded (default: '
+                   '%(default)s)'.format(BAD_WINDOW))
+    return g

@@ -1,4 +1,5 @@
 """tensorpack callbacks of a training run: validation errors, speed, input health, interrupted epochs."""
+import os
 import threading
 import time
 
@@ -10,7 +11,8 @@ from tensorpack.callbacks import Callback, Inferencer
 from tensorpack.dataflow import ProxyDataFlow
 from tensorpack.utils import logger
 
-from lib.constants import LABEL, METRIC_KEYS, VAL_PREFIX, WRONG_TOP
+from lib import sample_loss
+from lib.constants import INDEX, LABEL, METRIC_KEYS, SAMPLE_LOSS, VAL_PREFIX, WRONG_TOP
 from lib.metric import error_rates
 from lib.signals import forget_on_stop, on_stop
 
@@ -178,3 +180,41 @@ class BadImageReport(Callback):
         self.trainer.monitors.put_scalar('bad-images', n)
         if n:
             logger.warn('{} undecodable image(s) skipped so far; listed in {}'.format(n, self.bad_log.path))
+
+
+class SampleLosses(Callback):
+    """--sample-loss: each training image's loss, from the steps themselves (fetched with the
+    training op), written at the end of every epoch (lib.sample_loss)."""
+    _chief_only = False     # every worker writes its share
+
+    def __init__(self, logdir, count, steps_per_epoch, task=None):
+        self.logdir, self.count, self.steps_per_epoch, self.task = logdir, count, steps_per_epoch, task
+
+    def _setup_graph(self):
+        self.fetches = [t.get_tensor(name) for t in self.trainer.towers.training() for name in (INDEX, SAMPLE_LOSS)]
+
+    def _before_train(self):
+        self.losses = np.full(self.count, np.nan, np.float32)
+        partial = sample_loss.epoch_path(self.logdir, self.epoch_num + 1, self.task, partial=True)
+        if os.path.isfile(partial) and self.global_step % self.steps_per_epoch:
+            self.losses[:] = sample_loss.read_losses([partial], self.count)
+
+    def _before_run(self, _):
+        return tf.compat.v1.train.SessionRunArgs(fetches=self.fetches)
+
+    def _after_run(self, _, values):
+        out = values.results
+        for index, loss in zip(out[::2], out[1::2]):
+            self.losses[index] = loss
+
+    def _trigger_epoch(self):
+        sample_loss.write_losses(sample_loss.epoch_path(self.logdir, self.epoch_num, self.task), self.losses)
+        partial = sample_loss.epoch_path(self.logdir, self.epoch_num, self.task, partial=True)
+        if os.path.isfile(partial):
+            os.remove(partial)
+        self.losses[:] = np.nan
+
+    def _after_train(self):
+        if self.global_step % self.steps_per_epoch:     # stopped mid-epoch: keep what it saw
+            sample_loss.write_losses(
+                sample_loss.epoch_path(self.logdir, self.epoch_num, self.task, partial=True), self.losses)

@@ -18,6 +18,7 @@ from tensorpack.callbacks import ModelSaver
 from tensorpack.tfutils.sessinit import SaverRestore, SessionInit
 from tensorpack.utils import logger
 
+from lib.constants import EMA_SUFFIX
 from lib.errors import WeightsError
 from lib.fileio import atomic_path
 from lib.signals import checkpoint_being_written, stop_requested
@@ -186,6 +187,9 @@ class ResumeRestore(SaverRestore):
                 problems.append('{}: {} in the model, not in the checkpoint'.format(name, shape))
             elif tuple(shapes[name]) != shape:
                 problems.append('{}: {} in the checkpoint, {} in the model'.format(name, tuple(shapes[name]), shape))
+        if problems and all(EMA_SUFFIX in p.split(':')[0] for p in problems):
+            raise WeightsError('{} has no moving average of the weights, which --ema keeps: resume this run without '
+                               '--ema, or start one with it in a new --logdir ({} missing)'.format(self.path, len(problems)))
         if problems:
             raise WeightsError('{} is from another model (architecture or class count) than this run; use the same '
                              'model flags or another --logdir. {} variable(s) differ:\n  {}'.format(
@@ -196,19 +200,22 @@ class ResumeRestore(SaverRestore):
 class WeightLoader(SessionInit):
     """Loads model variables from a checkpoint or .npz. ``strict=False`` (initialising a new run)
     skips and lists variables whose shape differs, e.g. a 1,000-class head in a 5,000-class model,
-    and those the file lacks; ``strict=True`` (evaluation) fails on either."""
+    and those the file lacks; ``strict=True`` (evaluation) fails on either. ``averaged``: take each
+    variable's moving average (kept by --ema) where the file has it."""
 
-    def __init__(self, path, strict=False, drop=None):
-        self.path, self.strict, self.drop = path, strict, drop and re.compile(drop)
+    def __init__(self, path, strict=False, drop=None, averaged=False):
+        self.path, self.strict, self.drop, self.averaged = path, strict, drop and re.compile(drop), averaged
 
     def _run_init(self, sess):
         weights = read_weights(self.path)
-        mismatched, missing, loaded = [], [], 0
+        mismatched, missing, loaded, averages = [], [], 0, 0
         for var in model_variables():
             name = var.op.name
             if self.drop and self.drop.match(name):
                 logger.info('Dropped {} (left at its initial value)'.format(name))
                 continue
+            if self.averaged and name + EMA_SUFFIX in weights:
+                name, averages = name + EMA_SUFFIX, averages + 1
             if name not in weights:
                 missing.append(name)
                 continue
@@ -227,7 +234,8 @@ class WeightLoader(SessionInit):
             logger.warn('Skipped (shape differs) ' + m)
         for name in missing:
             logger.warn('Not in {}, left at its initial value: {}'.format(self.path, name))
-        logger.info('Loaded {} variables from {}'.format(loaded, self.path))
+        logger.info('Loaded {} variables from {}{}'.format(loaded, self.path, ', {} of them moving averages (--ema; '
+                                                           '--no-ema for the raw weights)'.format(averages) if averages else ''))
 
 
 def write_npz(path, weights):

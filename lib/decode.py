@@ -129,11 +129,15 @@ class CropDecoder:
                 box = self.box(im.shape[:2])
         except Refused as e:
             return None, str(e)
+        return self.finish(self.crop(im, box)), None
+
+    def crop(self, im, box):
+        """The (y, x, h, w) box of ``im`` resized to ``size`` x ``size``."""
         y, x, h, w = box
         im = im[y:y + max(h, 1), x:x + max(w, 1)]
         if im.shape[:2] != (self.size, self.size):
             im = cv2.resize(im, (self.size, self.size), interpolation=self.interp)
-        return self.finish(im), None
+        return im
 
     def _decode_jpeg(self, data):
         """(image, crop box in it) of a plain JPEG, or (None, None) for OpenCV to handle."""
@@ -205,14 +209,59 @@ class CenterCropDecoder(CropDecoder):
         super().__init__(size, interp, max_pixels)
         self.resize = size * 256 // 224
 
-    def box(self, shape):
+    def box(self, shape, resize=None):
+        """The centre crop's box when the shorter side is resized to ``resize`` (default size x 256/224)."""
         h, w = shape
-        side = max(int(round(self.size * min(h, w) / float(self.resize))), 1)
+        side = max(int(round(self.size * min(h, w) / float(resize or self.resize))), 1)
         side_h, side_w = min(side, h), min(side, w)
         return int((h - side_h) * 0.5), int((w - side_w) * 0.5), side_h, side_w
 
 
-def decoder(is_train, image_size=224, max_pixels=MAX_IMAGE_PIXELS):
-    """The loaders' decoder: a random-resized crop for training, the centre crop otherwise."""
+class TTADecoder(CenterCropDecoder):
+    """Test-time augmentation: several views of an image, [views, size, size, 3] uint8 BGR.
+    flip: the centre crop of the image and of its mirror; crops10: the shorter side resized to
+    size x 256/224, then its four corners and centre, and those of its mirror (torchvision's
+    TenCrop); scales: centre crops with the shorter side at 224, 256, 288, 320 x size/224."""
+    VIEWS = {'flip': 2, 'crops10': 10, 'scales': 4}
+    SCALES = (224, 256, 288, 320)
+
+    def __init__(self, size, mode, interp=cv2.INTER_CUBIC, max_pixels=MAX_IMAGE_PIXELS):
+        if mode not in self.VIEWS:
+            raise ValueError('TTA mode {!r} is not one of {}'.format(mode, ', '.join(self.VIEWS)))
+        super().__init__(size, interp, max_pixels)
+        self.mode, self.views = mode, self.VIEWS[mode]
+
+    def __call__(self, data):
+        try:
+            im, box = self._decode_jpeg(data) if self.mode == 'flip' else (None, None)
+            if im is None:
+                im = decode_checked(data, self.max_pixels)
+                box = self.box(im.shape[:2])
+        except Refused as e:
+            return None, str(e)
+        if self.mode == 'flip':
+            return np.stack([self.crop(im, box), self.crop(cv2.flip(im, 1), box)]), None
+        if self.mode == 'scales':
+            return np.stack([self.crop(im, self.box(im.shape[:2], s * self.size // 224)) for s in self.SCALES]), None
+        return np.stack(self.five_crops(self.resized(im)) + self.five_crops(cv2.flip(self.resized(im), 1))), None
+
+    def resized(self, im):
+        h, w = im.shape[:2]
+        scale = self.resize / float(min(h, w))
+        size = (max(int(round(w * scale)), self.size), max(int(round(h * scale)), self.size))
+        return cv2.resize(im, size, interpolation=self.interp)
+
+    def five_crops(self, im):
+        """Top left, top right, bottom left, bottom right and centre ``size`` squares."""
+        h, w, s = im.shape[0], im.shape[1], self.size
+        cy, cx = int(round((h - s) / 2.)), int(round((w - s) / 2.))
+        return [im[y:y + s, x:x + s] for y, x in ((0, 0), (0, w - s), (h - s, 0), (h - s, w - s), (cy, cx))]
+
+
+def decoder(is_train, image_size=224, max_pixels=MAX_IMAGE_PIXELS, tta='none'):
+    """The loaders' decoder: a random-resized crop for training, the centre crop otherwise, or the
+    views of TTADecoder for ``tta`` other than none."""
+    if tta != 'none' and not is_train:
+        return TTADecoder(image_size, tta, max_pixels=max_pixels)
     cls = RandomCropDecoder if is_train else CenterCropDecoder
     return cls(image_size, max_pixels=max_pixels)

@@ -36,6 +36,19 @@ PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.e
                tf.errors.AbortedError, tf.errors.InternalError, tf.errors.UnknownError)
 
 
+def add_cluster_args(parser):
+    """The multi-machine flags, as an argument group."""
+    g = parser.add_argument_group('multi-machine training')
+    g.add_argument('--hosts', metavar='H:P,H:P,...', help='multi-machine training: every worker process\'s address, '
+                   'the chief (task 0) first; start the same command with --task-index 0..N-1, one process per GPU. '
+                   'Without it, TF_CONFIG is read if set. Learning rate and steps per epoch follow the global batch')
+    g.add_argument('--task-index', type=int, metavar='I', help='with --hosts: this process\'s position in the list')
+    g.add_argument('--collective-timeout', type=float, default=COLLECTIVE_TIMEOUT, metavar='S', help='with --hosts: '
+                   'stop when a step waits longer than this for the other workers (a machine gone without a '
+                   'connection reset); at the start they wait {}x as long for each other (default: %(default)s)'.format(
+                       JOIN_TIMEOUT_FACTOR))
+
+
 class ClusterError(ValueError):
     pass
 

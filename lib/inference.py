@@ -13,24 +13,35 @@ from tensorpack.predict import OfflinePredictor, OnlinePredictor, PredictConfig
 from tensorpack.tfutils.tower import PredictTowerContext
 from tensorpack.utils import logger
 
-from lib.constants import INPUT, TOP5, TOP5_PROB
+from lib.constants import INPUT, PROB
 from lib.errors import DataError, WeightsError
 from lib.freeze import FREEZE_LIMIT_BYTES, frozen_inference_graph
+from lib.metric import error_rates, wrong_from_topk
+from lib.predictions import write_predictions
+from lib.probs import probs_writer
 
 
-def predict_dataflow(model, session_init, dataflow, creator=None, towers=1):
+def predict_dataflow(model, session_init, dataflow, creator=None, towers=1, views=1, probs_out=None):
     """Runs the model over a DataFlow of (images, labels, indices) batches, each batch split
     across ``towers`` devices, and returns top-5 ids, their probabilities, labels and indices,
-    ordered by index (so: list order)."""
+    ordered by index (so: list order). With ``views`` > 1 the images come as [N, views, H, W, 3]
+    and an image's probabilities are the mean over its views. ``probs_out``: an array [images,
+    classes] (a memory map) that gets every image's probabilities in its row."""
     config = PredictConfig(model=model, session_init=session_init, session_creator=creator,
-                           input_names=[INPUT], output_names=[TOP5, TOP5_PROB])
+                           input_names=[INPUT], output_names=[PROB])
     pred = inference_predictor(config, towers)
     run = functools.partial(_run_split, pred, towers) if towers > 1 else pred
     top5, prob, labels, indices = [], [], [], []
     dataflow.reset_state()
     for images, batch_labels, batch_indices in tqdm.tqdm(dataflow, total=len(dataflow), desc='eval'):
-        ids, p = run(images)
-        top5.append(ids), prob.append(p), labels.append(batch_labels), indices.append(batch_indices)
+        n = len(images)
+        p = run(images.reshape((n * views,) + images.shape[-3:]))[0]
+        p = p.reshape(n, views, -1).mean(axis=1)
+        if probs_out is not None:
+            probs_out[batch_indices] = p
+        ids = np.argsort(-p, axis=1, kind='stable')[:, :5]
+        top5.append(ids), prob.append(np.take_along_axis(p, ids, axis=1))
+        labels.append(batch_labels), indices.append(batch_indices)
     indices = np.concatenate(indices)
     order = np.argsort(indices, kind='stable')
     return (np.concatenate(top5)[order], np.concatenate(prob)[order],
@@ -82,8 +93,9 @@ def _run_split(pred, towers, images):
     if n < towers:
         images = np.concatenate([images, np.repeat(images[:1], towers - n, axis=0)])
     chunks = np.array_split(images, towers)
-    outs = pred(*chunks)            # [top5 of tower 0, prob of tower 0, top5 of tower 1, ...]
-    return [np.concatenate(outs[k::2])[:n] for k in range(2)]
+    outs = pred(*chunks)            # [output 0 of tower 0, output 1 of tower 0, ..., output 0 of tower 1, ...]
+    per_tower = len(outs) // towers
+    return [np.concatenate(outs[k::per_tower])[:n] for k in range(per_tower)]
 
 
 class GraphDefPredictor(OnlinePredictor):
@@ -115,3 +127,18 @@ def check_predictions(list_path, weights, count, undecodable, prob):
     if bad:
         raise WeightsError('{}: {:,} of {:,} images got probabilities that are not finite (NaN or infinity): '
                            'its weights are broken (a diverged run?); nothing written'.format(weights, bad, count))
+
+
+def evaluate_list(model, session_init, dataflow, *, names, num_classes, list_path, weights, predictions,
+                  creator=None, towers=1, views=1, save_probs=None, about=None):
+    """One pass over a list's ``dataflow`` (get_eval_dataflow with indices): writes the predictions
+    JSON and, with ``save_probs``, the probability matrix (lib.probs; ``about`` goes in its .json).
+    Returns (images written, the challenge's error rates or None for a list without labels)."""
+    with (probs_writer(save_probs, names, num_classes, **(about or {})) if save_probs
+          else contextlib.nullcontext()) as probs:
+        top5, prob, labels, _ = predict_dataflow(model, session_init, dataflow, creator, towers, views, probs)
+        check_predictions(list_path, weights, len(names), dataflow.undecodable, prob)
+    # A test list gives every image the label 0: the labels are withheld, not all class 0.
+    known = num_classes > 1 and bool(labels.any())
+    n = write_predictions(predictions, names, labels if known else None, top5, prob)
+    return n, error_rates(*wrong_from_topk(top5, labels), labels, num_classes) if known else None

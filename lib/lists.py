@@ -6,12 +6,15 @@ reader and writer of each, with errors that name the file, the line and the valu
     meta/<split>.txt         "relative/path label" per line; a test list has "name 0" or names only
 """
 import os
+import re
 
 import numpy as np
 
 from lib.constants import LABEL_LIMIT
 from lib.errors import InputError
 from lib.fileio import decode_text, read_lines, write_atomic
+
+LIST_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')     # meta/<name>.txt: no folders, no hidden files
 
 
 def is_int_text(token):

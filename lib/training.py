@@ -7,6 +7,7 @@ from tensorpack.callbacks import DataParallelInferenceRunner, EstimatedTimeLeft,
 from lib import callbacks, checkpoints, signals, tfcompat
 from lib.bad_images import BAD_IMAGES_EXIT, BadImageGuard, BadImageLog
 from lib.distributed import CollectiveAllReduceTrainer, WorkerLost
+from lib.ema import AveragedValidation
 from lib.schedule import LearningRateSchedule
 
 
@@ -14,11 +15,12 @@ class TrainingStopped(RuntimeError):
     """Training stopped for a reason outside the program (its loaders, its data); the message says which."""
 
 
-def epoch_callbacks(*, logdir, steps_per_epoch, keep, schedule, bad_log_path):
+def epoch_callbacks(*, logdir, steps_per_epoch, keep, schedule, bad_log_path, average=None):
     """Stopping on signals, a checkpoint per epoch (``keep`` of them), finishing an interrupted
     epoch, the learning-rate ``schedule`` (lib.schedule.learning_rate_at's keywords), the count of
-    bad images and the time left."""
-    return [
+    bad images and the time left; ``average`` (lib.ema.WeightAverage) comes first, so that its
+    variables exist when the checkpoint's saver is built."""
+    return [average] * bool(average) + [
         signals.StopOnSignal(),
         checkpoints.EpochCheckpoint(steps_per_epoch, max_to_keep=keep, checkpoint_dir=logdir),
         callbacks.FinishInterruptedEpoch(),
@@ -28,12 +30,15 @@ def epoch_callbacks(*, logdir, steps_per_epoch, keep, schedule, bad_log_path):
     ]
 
 
-def validation_callback(flow, num_classes, towers):
-    """The four validation errors on ``flow`` after every epoch, split across ``towers``."""
+def validation_callback(flow, num_classes, towers, average=None):
+    """The four validation errors on ``flow`` after every epoch, split across ``towers``; with
+    ``average`` (lib.ema.WeightAverage) also those of the averaged weights."""
     infs = [callbacks.ValidationErrors(num_classes)]
     if towers == 1:
-        return InferenceRunner(QueueInput(flow), infs)
-    return DataParallelInferenceRunner(flow, infs, list(range(towers)))
+        runner = InferenceRunner(QueueInput(flow), infs)
+    else:
+        runner = DataParallelInferenceRunner(flow, infs, list(range(towers)))
+    return AveragedValidation(runner, infs, average) if average else runner
 
 
 def watched_input(flow, max_bad_fraction, bad_log_path):

@@ -21,3 +21,20 @@ def test_no_warmup_at_or_below_0_1_and_decay_scales_with_the_run():
     assert learning_rate_at(0, **sched) == pytest.approx(0.05)
     assert learning_rate_at(29, **sched) == pytest.approx(0.05)
     assert learning_rate_at(30, **sched) == pytest.approx(0.005)     # 30/110 of 11 epochs = epoch 3
+
+
+def test_cosine_schedule_warms_up_then_follows_half_a_cosine_to_zero():
+    sched = dict(base_lr=0.4, steps_per_epoch=100, epochs=13, warmup_epochs=3, kind='cosine')
+    assert learning_rate_at(150, **sched) == pytest.approx(0.25)     # the same warm-up as the step schedule
+    assert learning_rate_at(300, **sched) == pytest.approx(0.4)      # peak right after it
+    assert learning_rate_at(800, **sched) == pytest.approx(0.2)      # half-way through the 10 cosine epochs
+    assert learning_rate_at(550, **sched) == pytest.approx(0.4 * (1 + 2 ** -0.5) / 2)   # a quarter: cos(pi/4)
+    assert learning_rate_at(1300, **sched) == pytest.approx(0.)
+    lrs = [learning_rate_at(s, **sched) for s in range(300, 1300)]
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))                  # strictly decreasing, step by step
+
+
+def test_cosine_without_warmup_starts_at_the_peak():
+    sched = dict(base_lr=0.05, steps_per_epoch=10, epochs=10, warmup_epochs=3, kind='cosine')
+    assert learning_rate_at(0, **sched) == pytest.approx(0.05)
+    assert learning_rate_at(50, **sched) == pytest.approx(0.025)
