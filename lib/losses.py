@@ -4,18 +4,20 @@ Every loss takes targets as a distribution over the classes (a one-hot label, sm
 labels mixed by mixup/cutmix) and is linear in it, so mixing two labels mixes their losses, as
 mixup's authors define it. References:
   gce        Zhang & Sabuncu 2018, generalised cross-entropy: (1 - p_y^q) / q
-  sce        Wang et al. 2019, symmetric cross-entropy: alpha CE + beta RCE,
-             RCE = -sum_k p_k log t_k with p clipped to [1e-7, 1] and t to [1e-4, 1] (their code)
+  sce        Wang et al. 2019, symmetric cross-entropy: alpha CE + beta RCE, RCE = -sum_k p_k log t_k
+             with log 0 taken as A = log(1e-4) (their code), so -A (1 - p_y) for a label y; here
+             -A (1 - sum_k t_k p_k), its extension linear in t (their code also floors p at 1e-7)
   bootstrap  Reed et al. 2015: cross-entropy against beta t + (1 - beta) p (soft: the prediction
              itself, with its gradient, i.e. entropy regularisation) or (1 - beta) one-hot(argmax p) (hard)
 """
+import math
+
 import lib.tfcompat  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 
 from lib.constants import LOSSES
 
-RCE_LABEL_FLOOR = 1e-4      # log(1e-4) = -9.2: the paper's A for a zero target
-RCE_PROB_FLOOR = 1e-7
+RCE_A = math.log(1e-4)      # -9.2: the paper's log of a zero target
 
 
 def soft_targets(label, num_classes, smoothing=0.):
@@ -38,8 +40,7 @@ def per_sample_loss(kind, logits, targets, *, gce_q=0.7, sce_alpha=0.1, sce_beta
         return tf.reduce_sum(targets * (1. - tf.pow(p, gce_q)), axis=1) / gce_q
     if kind == 'sce':
         ce = -tf.reduce_sum(targets * logp, axis=1)
-        rce = -tf.reduce_sum(tf.clip_by_value(p, RCE_PROB_FLOOR, 1.) *
-                             tf.math.log(tf.clip_by_value(targets, RCE_LABEL_FLOOR, 1.)), axis=1)
+        rce = -RCE_A * (1. - tf.reduce_sum(targets * p, axis=1))
         return sce_alpha * ce + sce_beta * rce
     if kind == 'bootstrap':
         own = tf.one_hot(tf.argmax(logits, axis=1), tf.shape(logits)[1]) if bootstrap_hard else p

@@ -82,3 +82,35 @@ class ProbsFile:
             f.seek(self.offset + start * self.shape[1] * self.dtype.itemsize)
             block = np.fromfile(f, self.dtype, count=(stop - start) * self.shape[1])
         return block.reshape(stop - start, self.shape[1]).astype(np.float32)
+
+
+def check_same_list(files, names, list_path):
+    """InputError unless every matrix has one row per listed image and, where its .json says of which
+    list, of this one; and all have the same classes."""
+    digest = names_digest(names)
+    for f in files:
+        if f.shape[0] != len(names):
+            raise InputError('{}: {:,} rows, but {} lists {:,} images'.format(f.path, f.shape[0], list_path, len(names)))
+        if f.shape[1] != files[0].shape[1]:
+            raise InputError('{}: {:,} classes, but {} has {:,}'.format(f.path, f.shape[1], files[0].path,
+                                                                       files[0].shape[1]))
+        if f.about is not None and f.about.get('names_sha256') != digest:
+            raise InputError('{}: made for another list than {} ({} says it was {}): its rows would be other '
+                             'images'.format(f.path, list_path, sidecar_path(f.path), f.about.get('list')))
+
+
+def weighted_mean_blocks(files, weights, block=4096):
+    """Yields (start, [rows, classes] float32) of sum_i weights[i] x files[i] / sum(weights), block by block."""
+    total = float(sum(weights))
+    rows = files[0].shape[0]
+    for start in range(0, rows, block):
+        stop = min(start + block, rows)
+        acc = np.zeros((stop - start, files[0].shape[1]), np.float32)
+        for f, w in zip(files, weights):
+            part = f.rows(start, stop)
+            bad = ~np.isfinite(part).all(axis=1)
+            if bad.any():
+                raise InputError('{}: row {:,} has probabilities that are not finite'.format(
+                    f.path, start + int(np.argmax(bad))))
+            acc += (w / total) * part
+        yield start, acc

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Ensembles models by the weighted mean of their probability matrices (imagenet-resnet.py --eval
+--save-probs), written as the predictions JSON that eval_score.py and json2sub.py read.
+
+  utils/ensemble.py --probs a.npy b.npy c.npy [--weights 2 1 1] --list ROOT/meta/val.txt --out ens.json
+
+Every matrix must have one row per image of --list, in its order; where a matrix's .json says
+which list it was made for, that list's image names must be these. The matrices are read in
+blocks of rows, so that memory stays at about a block per matrix however large they are.
+"""
+import argparse
+import math
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lib.cli import positive_int, report  # noqa: E402
+from lib.errors import InputError  # noqa: E402
+from lib.fileio import check_writable  # noqa: E402
+from lib.lists import read_list  # noqa: E402
+from lib.predictions import write_predictions  # noqa: E402
+from lib.probs import ProbsFile, check_same_list, weighted_mean_blocks  # noqa: E402
+
+
+def get_args_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--probs', required=True, nargs='+', metavar='NPY', help='probability matrices [images, classes]')
+    p.add_argument('--weights', nargs='+', type=float, metavar='W', help='one per matrix (default: all equal)')
+    p.add_argument('--list', required=True, metavar='LIST', help='the list they were computed on, e.g. ROOT/meta/val.txt')
+    p.add_argument('--out', required=True, metavar='JSON', help='predictions JSON to write')
+    p.add_argument('--block', type=positive_int, default=4096, metavar='ROWS', help='rows read at a time '
+                   '(default: %(default)s)')
+    p.add_argument('--debug', action='store_true', help='print the traceback of an error too')
+    return p
+
+
+def check_weights(weights, count):
+    weights = [1.] * count if weights is None else weights
+    if len(weights) != count:
+        raise InputError('--weights: {} given for {} matrices'.format(len(weights), count))
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise InputError('--weights {}: expected non-negative numbers, not all 0'.format(' '.join(map(str, weights))))
+    return weights
+
+
+def ensemble(prob_paths, list_path, out, weights=None, block=4096):
+    """Writes the weighted mean's top 5 per image to ``out``; returns the image count."""
+    weights = check_weights(weights, len(prob_paths))
+    names, labels = read_list(list_path, need_labels=False)
+    files = [ProbsFile(p) for p in prob_paths]
+    check_same_list(files, names, list_path)
+    top5 = np.zeros((len(names), min(5, files[0].shape[1])), np.int64)
+    prob = np.zeros(top5.shape, np.float32)
+    for start, mean in weighted_mean_blocks(files, weights, block):
+        ids = np.argsort(-mean, axis=1, kind='stable')[:, :top5.shape[1]]
+        top5[start:start + len(mean)], prob[start:start + len(mean)] = ids, np.take_along_axis(mean, ids, axis=1)
+    known = labels is not None and bool(labels.any())       # all 0: a test list, labels withheld
+    return write_predictions(out, names, labels if known else None, top5, prob)
+
+
+def main(argv=None):
+    args = get_args_parser().parse_args(argv)
+    try:
+        check_writable(args.out, '--out')
+        n = ensemble(args.probs, args.list, args.out, args.weights, args.block)
+    except (InputError, OSError) as e:
+        return report(e, args.debug)
+    print('Wrote {:,} predictions, the weighted mean of {} models, to {}'.format(n, len(args.probs), args.out))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
