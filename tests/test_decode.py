@@ -149,3 +149,38 @@ def test_fifos_devices_and_huge_files_are_not_read(tmp_path):
     with open(big, 'wb') as f:
         f.truncate(decode.MAX_IMAGE_BYTES + 1)                                 # sparse: no disk used
     assert 'over the 268,435,456 an image may have' in decode.read_image_file(big)[1]
+
+
+def test_tta_views_are_the_centre_crops_of_the_image_its_mirror_and_other_scales():
+    import cv2
+    from lib.decode import CenterCropDecoder, TTADecoder
+    im = (np.random.RandomState(0).rand(300, 401, 3) * 255).astype(np.uint8)
+    png = cv2.imencode('.png', im)[1].tobytes()
+    mirrored = cv2.imencode('.png', np.ascontiguousarray(im[:, ::-1]))[1].tobytes()
+    centre = CenterCropDecoder(224)
+    flip, _ = TTADecoder(224, 'flip')(png)
+    np.testing.assert_array_equal(flip[0], centre(png)[0])
+    np.testing.assert_array_equal(flip[1], centre(mirrored)[0])
+    scales, _ = TTADecoder(224, 'scales')(png)
+    assert scales.shape == (4, 224, 224, 3)
+    np.testing.assert_array_equal(scales[1], centre(png)[0])          # shorter side 256: the usual view
+    np.testing.assert_array_equal(scales[0], cv2.resize(im[:, 50:350], (224, 224), interpolation=cv2.INTER_CUBIC))
+
+
+def test_ten_crops_are_the_corners_and_centre_of_the_resized_image_and_its_mirror():
+    import cv2
+    from lib.decode import TTADecoder
+    im = (np.random.RandomState(1).rand(128, 160, 3) * 255).astype(np.uint8)
+    views, _ = TTADecoder(56, 'crops10')(cv2.imencode('.png', im)[1].tobytes())
+    resized = cv2.resize(im, (80, 64), interpolation=cv2.INTER_CUBIC)      # shorter side 56 x 256/224 = 64
+    assert views.shape == (10, 56, 56, 3)
+    for k, (y, x) in enumerate([(0, 0), (0, 24), (8, 0), (8, 24), (4, 12)]):
+        np.testing.assert_array_equal(views[k], resized[y:y + 56, x:x + 56])
+        np.testing.assert_array_equal(views[5 + k], resized[:, ::-1][y:y + 56, x:x + 56])
+
+
+def test_tta_refuses_what_the_centre_crop_refuses():
+    from lib.decode import TTADecoder
+    for mode in ('flip', 'crops10', 'scales'):
+        im, reason = TTADecoder(224, mode)(b'garbage')
+        assert im is None and reason == 'not a decodable image'

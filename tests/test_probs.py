@@ -1,0 +1,145 @@
+"""lib/probs.py and utils/ensemble.py: probability matrices written by memory map, read by blocks,
+and their weighted mean as predictions."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lib.errors import InputError
+from lib.predictions import read_predictions
+from lib.probs import ProbsFile, probs_writer, sidecar_path
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENSEMBLE = os.path.join(ROOT, 'utils', 'ensemble.py')
+sys.path.insert(0, os.path.join(ROOT, 'utils'))
+import ensemble  # noqa: E402
+
+
+def write_list(folder, n, labels=True):
+    path = str(folder / 'val.txt')
+    with open(path, 'w') as f:
+        f.writelines('img{}.jpg {}\n'.format(i, i % 7 if labels else 0) for i in range(n))
+    return path, ['img{}.jpg'.format(i) for i in range(n)]
+
+
+def write_probs(path, names, probs):
+    with probs_writer(str(path), names, probs.shape[1], list='val.txt') as out:
+        out[:] = probs
+    return str(path)
+
+
+def random_probs(seed, n, k):
+    p = np.random.RandomState(seed).dirichlet(np.ones(k) * 0.3, n)
+    return p.astype(np.float16)
+
+
+def test_written_matrix_reads_back_in_blocks_with_its_description(tmp_path):
+    _, names = write_list(tmp_path, 50)
+    p = random_probs(0, 50, 7)
+    path = write_probs(tmp_path / 'a.npy', names, p)
+    np.testing.assert_array_equal(np.load(path, allow_pickle=False), p)
+    f = ProbsFile(path)
+    assert f.shape == (50, 7) and f.about['images'] == 50 and f.about['list'] == 'val.txt'
+    np.testing.assert_array_equal(np.concatenate([f.rows(0, 20), f.rows(20, 50)]), p.astype(np.float32))
+    assert not [n for n in os.listdir(tmp_path) if n.startswith('.tmp')]
+
+
+def test_a_failed_write_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError):
+        with probs_writer(str(tmp_path / 'a.npy'), ['x'], 3) as out:
+            out[:] = 1
+            raise RuntimeError('killed')
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize('content, message', [
+    (b'not numpy at all', 'not a readable .npy file'),
+    (None, 'cut short'),
+])
+def test_damaged_matrices_are_refused_naming_the_file(tmp_path, content, message):
+    path = str(tmp_path / 'bad.npy')
+    if content is None:
+        np.save(path, np.zeros((100, 10), np.float16))
+        with open(path, 'r+b') as f:
+            f.truncate(os.path.getsize(path) - 10)
+    else:
+        with open(path, 'wb') as f:
+            f.write(content)
+    with pytest.raises(InputError, match='bad.npy: ' + message):
+        ProbsFile(path)
+
+
+def test_object_and_3d_arrays_are_refused(tmp_path):
+    path = str(tmp_path / 'x.npy')
+    np.save(path, np.zeros((2, 3, 4), np.float32))
+    with pytest.raises(InputError, match=r'expected a 2-D .* got shape \(2, 3, 4\)'):
+        ProbsFile(path)
+    np.save(path, np.array([{'a': 1}, None], dtype=object), allow_pickle=True)
+    with pytest.raises(InputError, match='x.npy'):
+        ProbsFile(path)
+
+
+def test_ensemble_is_the_weighted_mean_of_the_matrices(tmp_path):
+    list_path, names = write_list(tmp_path, 300)
+    mats = [random_probs(s, 300, 12) for s in range(3)]
+    paths = [write_probs(tmp_path / '{}.npy'.format(s), names, m) for s, m in enumerate(mats)]
+    out = str(tmp_path / 'ens.json')
+    assert ensemble.main(['--probs'] + paths + ['--weights', '3', '1', '0.5', '--list', list_path, '--out', out,
+                                                '--block', '64']) == 0
+    mean = (3 * mats[0].astype(np.float64) + mats[1] + 0.5 * mats[2]) / 4.5
+    records = json.load(open(out))
+    assert [r['file'] for r in records] == names and [r['label'] for r in records] == [i % 7 for i in range(300)]
+    expected = np.argsort(-mean, axis=1, kind='stable')[:, :5]
+    got = np.array([r['top5'] for r in records])
+    agree = (got == expected).all(axis=1)
+    assert agree.mean() > 0.99         # float32 sums may swap near-ties
+    for r, m in zip(records, mean):
+        np.testing.assert_allclose(r['prob'], m[r['top5']], atol=1e-5)
+    assert read_predictions(out)[0] == names
+
+
+def test_ensemble_refuses_other_lists_shapes_and_weights(tmp_path, capsys):
+    list_path, names = write_list(tmp_path, 20)
+    a = write_probs(tmp_path / 'a.npy', names, random_probs(0, 20, 5))
+    b = write_probs(tmp_path / 'b.npy', names[::-1], random_probs(1, 20, 5))      # same size, other order
+    c = write_probs(tmp_path / 'c.npy', names, random_probs(1, 20, 6))
+    out = str(tmp_path / 'o.json')
+    for args, message in ([[a, b], 'b.npy: made for another list'], [[a, c], 'c.npy: 6 classes, but']):
+        assert ensemble.main(['--probs'] + args + ['--list', list_path, '--out', out]) == 1
+        assert message in capsys.readouterr().err
+    assert ensemble.main(['--probs', a, a, '--weights', '1', '--list', list_path, '--out', out]) == 1
+    assert '--weights: 1 given for 2 matrices' in capsys.readouterr().err
+    assert ensemble.main(['--probs', a, '--weights', '-1', '--list', list_path, '--out', out]) == 1
+    assert 'non-negative' in capsys.readouterr().err
+    (tmp_path / 'other').mkdir()
+    short_list, _ = write_list(tmp_path / 'other', 19)
+    assert ensemble.main(['--probs', a, '--list', short_list, '--out', out]) == 1
+    assert '20 rows, but' in capsys.readouterr().err
+    os.remove(sidecar_path(b))         # without its .json only the shape can be checked
+    assert ensemble.main(['--probs', a, b, '--list', list_path, '--out', out]) == 0
+    assert len(json.load(open(out))) == 20
+
+
+@pytest.mark.e2e
+def test_ensemble_memory_stays_at_a_block_per_matrix(tmp_path):
+    """Four 200 MB matrices (float16, 20,000 x 5,000): the process stays far below their size."""
+    list_path, names = write_list(tmp_path, 20000, labels=False)
+    rng = np.random.RandomState(0)
+    for s in range(4):
+        with probs_writer(str(tmp_path / '{}.npy'.format(s)), names, 5000) as out:
+            for start in range(0, 20000, 2000):
+                out[start:start + 2000] = rng.uniform(0, 1, (2000, 5000)).astype(np.float16)
+    # VmHWM: the peak of this process image (ru_maxrss would carry the forking test process's over exec)
+    code = ('import runpy, sys; sys.argv = sys.argv[1:]; '
+            'exec("try:\\n runpy.run_path(sys.argv[0], run_name=\'__main__\')\\nexcept SystemExit: pass"); '
+            'print(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM")))')
+    proc = subprocess.run([sys.executable, '-c', code, ENSEMBLE, '--probs'] +
+                          [str(tmp_path / '{}.npy'.format(s)) for s in range(4)] +
+                          ['--list', list_path, '--out', str(tmp_path / 'o.json'), '--block', '1024'],
+                          capture_output=True, text=True, check=True)
+    peak_mb = int(proc.stdout.strip().splitlines()[-1]) / 1024.
+    assert peak_mb < 400, peak_mb       # the matrices are 800 MB; a block of 1,024 rows is 20 MB each
+    assert len(json.load(open(tmp_path / 'o.json'))) == 20000
