@@ -1,7 +1,7 @@
 """Probability matrices: what ``imagenet-resnet.py --eval --save-probs`` writes and utils/ensemble.py reads.
 
 PATH.npy is a plain .npy file, float16 [images, classes], row i for entry i of the evaluated list,
-written through a memory map (never held in memory whole). PATH.json beside it says of what:
+written through a memory map (never held in memory whole). PATH.npy.json beside it says of what:
 {"list", "images", "classes", "names_sha256" (of the list's image names), "weights", "tta", "ema"}.
 Reading goes by row blocks with plain file reads, so that memory stays at one block per file
 however large the matrices are.
@@ -20,8 +20,8 @@ READABLE = ('<f2', '<f4', '<f8')
 
 
 def sidecar_path(path):
-    """PATH.json for PATH.npy."""
-    return os.path.splitext(path)[0] + '.json'
+    """PATH.npy.json for PATH.npy (not PATH.json: that is where --eval's predictions may go)."""
+    return path + '.json'
 
 
 def names_digest(names):

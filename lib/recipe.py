@@ -66,7 +66,7 @@ def add_recipe_args(parser):
                    'views: the image and its mirror (flip); four corners and centre and their mirrors (crops10); '
                    'centre crops with the shorter side at 224, 256, 288, 320 x size/224 (scales)')
     g.add_argument('--save-probs', metavar='PATH.npy', help='--eval: write the probabilities [images, classes] in '
-                   'list order (float16; PATH.json beside it says of what), for utils/ensemble.py')
+                   'list order (float16; PATH.npy.json beside it says of what), for utils/ensemble.py')
     g.add_argument('--no-ema', action='store_true', help='--eval, --predict, --export: use the raw weights, not '
                    'the moving average a run with --ema saved')
 
