@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_driver
+from lib.checkpoints import read_weights
 
 pytestmark = pytest.mark.e2e      # each test runs programs in fresh processes
 
@@ -84,6 +85,24 @@ def test_driver_on_two_workers_chief_writes_and_shares_the_data(demo_root, tmp_p
     assert 'gradients all-reduced over 2 workers' in chief and 'Worker 1 of 2' in other
     assert 'global batch 16' in chief and 'model-' not in other.replace('resnet_model', '')
     assert not os.path.exists(os.path.join(logdir, 'worker-1', 'checkpoint'))
+
+
+def test_recipe_flags_on_two_workers(demo_root, tmp_path):
+    """Mixing, a robust loss, the weight average and per-image losses with the collective trainer:
+    the chief checkpoints the average, and each worker writes the losses of its own share."""
+    logdir = str(tmp_path / 'run')
+    hosts = ','.join('127.0.0.1:{}'.format(p) for p in free_ports(2))
+    flags = ['imagenet-resnet.py', '--data', demo_root, '-d', 18, '--image-size', 32, '--batch', 8, '--epochs', 1,
+             '--steps-per-epoch', 3, '--no-val', '--workers', 1, '--logdir', logdir, '--hosts', hosts,
+             '--mixup', 0.2, '--cutmix', 1.0, '--loss', 'sce', '--ema', 0.99, '--sample-loss', '--lr-schedule', 'cosine']
+    logs = [open(str(tmp_path / 'driver{}.log'.format(i)), 'w') for i in range(2)]
+    procs = [start(flags + ['--task-index', i], logs[i]) for i in range(2)]
+    wait_all(procs, logs)
+    assert 'conv0/W/ExponentialMovingAverage' in read_weights(os.path.join(logdir, 'model-3'))
+    chief = np.load(os.path.join(logdir, 'sample_loss', 'epoch-1.npy'))
+    other = np.load(os.path.join(logdir, 'sample_loss', 'epoch-1.task-1.npy'))
+    assert chief.shape == other.shape and 0 < np.isfinite(chief).sum() <= 24 and np.isfinite(other).any()
+    assert not (np.isfinite(chief) & np.isfinite(other)).any()      # the shards are disjoint
 
 
 def test_cluster_flags_are_checked():

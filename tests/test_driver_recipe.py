@@ -132,3 +132,16 @@ def test_tta_flip_is_the_mean_over_the_images_and_their_mirrors(recipe_run, demo
     assert probs['flip'].shape == (24, 12)
     np.testing.assert_allclose(probs['flip'], (probs['a'] + probs['b']) / 2, atol=2e-3)
     assert not np.allclose(probs['a'], probs['b'], atol=2e-3)      # the mirror changed something
+
+
+def test_recipe_on_two_towers(demo_root, tmp_path):
+    """Each tower mixes its own half-batch and reports its images' losses; validation runs on both towers twice."""
+    logdir = str(tmp_path / 'towers')
+    out = run_driver(*SMALL, '--data', demo_root, '--logdir', logdir, '--gpu', '0,1', '--data-format', 'NHWC',
+                     '--epochs', '1', '--steps-per-epoch', '3', *RECIPE)
+    assert '2 tower(s) of batch 8' in out.stdout + out.stderr
+    losses = np.load(os.path.join(logdir, 'sample_loss', 'epoch-1.npy'))
+    assert 8 < np.isfinite(losses).sum() <= 3 * 16          # more than one tower's share
+    stats = json.load(open(os.path.join(logdir, 'stats.json')))[-1]
+    assert 0 <= stats['val-ema-error-top1'] <= 1 and 0 <= stats['val-error-top1'] <= 1
+    assert 'conv0/W/ExponentialMovingAverage' in read_weights(latest_checkpoint(logdir))
