@@ -79,8 +79,8 @@ def get_args_parser():
     g.add_argument('--lr', type=float, help='peak learning rate (default: 0.1 x batch / 256; when above 0.1 it is '
         'reached by a linear warm-up from 0.1 over --warmup-epochs)')
     g.add_argument('--warmup-epochs', type=float, default=3, help='(default: %(default)s)')
-    g.add_argument('--epochs', type=int, default=110, help='epochs to train; the learning rate drops 10x at '
-        '30/110, 60/110 and 90/110 of them, as in the original (default: %(default)s)')
+    g.add_argument('--epochs', type=int, default=110, help='epochs to train; with --lr-schedule step the learning '
+        'rate drops 10x at 30/110, 60/110 and 90/110 of them, as in the original (default: %(default)s)')
     g.add_argument('--steps-per-epoch', type=int, help='default: {:,} images / batch, as the original'.format(IMAGES_PER_EPOCH))
     g.add_argument('--no-val', action='store_true', help='skip validation at the end of each epoch')
     g = p.add_argument_group('weights and checkpoints')

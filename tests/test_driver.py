@@ -36,7 +36,10 @@ def test_help_documents_every_flag():
                  '--warmup-epochs', '--epochs', '--steps-per-epoch', '--image-size', '--logdir', '--load',
                  '--keep', '--workers', '--threads', '--eval', '--predictions', '--fake', '--no-val', '--source',
                  '--predict', '--export', '--finetune', '--trunk-lr-mult', '--balance', '--format', '--hosts',
-                 '--task-index', '--collective-timeout', '--max-image-pixels', '--max-bad-fraction', '--debug'):
+                 '--task-index', '--collective-timeout', '--max-image-pixels', '--max-bad-fraction', '--debug',
+                 '--lr-schedule', '--label-smoothing', '--mixup', '--cutmix', '--mix-prob', '--mix-mode',
+                 '--mix-off-epoch', '--loss', '--gce-q', '--sce-alpha', '--sce-beta', '--bootstrap-beta',
+                 '--bootstrap-hard', '--ema', '--sample-loss', '--train-list', '--tta', '--save-probs', '--no-ema'):
         assert flag in out, flag
 
 
