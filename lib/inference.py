@@ -18,7 +18,7 @@ from lib.errors import DataError, WeightsError
 from lib.freeze import FREEZE_LIMIT_BYTES, frozen_inference_graph
 from lib.metric import error_rates, wrong_from_topk
 from lib.predictions import write_predictions
-from lib.probs import probs_writer
+from lib.probs import probs_writer, top_k
 
 
 def predict_dataflow(model, session_init, dataflow, creator=None, towers=1, views=1, probs_out=None):
@@ -39,8 +39,8 @@ def predict_dataflow(model, session_init, dataflow, creator=None, towers=1, view
         p = p.reshape(n, views, -1).mean(axis=1)
         if probs_out is not None:
             probs_out[batch_indices] = p
-        ids = np.argsort(-p, axis=1, kind='stable')[:, :5]
-        top5.append(ids), prob.append(np.take_along_axis(p, ids, axis=1))
+        ids, top_prob = top_k(p, 5)
+        top5.append(ids), prob.append(top_prob)
         labels.append(batch_labels), indices.append(batch_indices)
     indices = np.concatenate(indices)
     order = np.argsort(indices, kind='stable')

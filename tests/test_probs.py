@@ -143,3 +143,14 @@ def test_ensemble_memory_stays_at_a_block_per_matrix(tmp_path):
     peak_mb = int(proc.stdout.strip().splitlines()[-1]) / 1024.
     assert peak_mb < 400, peak_mb       # the matrices are 800 MB; a block of 1,024 rows is 20 MB each
     assert len(json.load(open(tmp_path / 'o.json'))) == 20000
+
+
+def test_top_k_is_a_stable_sort_of_each_row():
+    from lib.probs import top_k
+    rng = np.random.RandomState(3)
+    p = rng.randint(0, 6, (200, 9)).astype(np.float32)      # many ties
+    ids, probs = top_k(p, 5)
+    expected = np.argsort(-p, axis=1, kind='stable')[:, :5]
+    np.testing.assert_array_equal(ids, expected)
+    np.testing.assert_array_equal(probs, np.take_along_axis(p, expected, axis=1))
+    assert top_k(p[:, :3], 5)[0].shape == (200, 3)          # fewer classes than k

@@ -21,7 +21,7 @@ from lib.errors import InputError  # noqa: E402
 from lib.fileio import check_writable  # noqa: E402
 from lib.lists import read_list  # noqa: E402
 from lib.predictions import write_predictions  # noqa: E402
-from lib.probs import ProbsFile, check_same_list, weighted_mean_blocks  # noqa: E402
+from lib.probs import ProbsFile, check_same_list, top_k, weighted_mean_blocks  # noqa: E402
 
 
 def get_args_parser():
@@ -30,7 +30,7 @@ def get_args_parser():
     p.add_argument('--weights', nargs='+', type=float, metavar='W', help='one per matrix (default: all equal)')
     p.add_argument('--list', required=True, metavar='LIST', help='the list they were computed on, e.g. ROOT/meta/val.txt')
     p.add_argument('--out', required=True, metavar='JSON', help='predictions JSON to write')
-    p.add_argument('--block', type=positive_int, default=4096, metavar='ROWS', help='rows read at a time '
+    p.add_argument('--block', type=positive_int, default=1024, metavar='ROWS', help='rows read at a time '
                    '(default: %(default)s)')
     p.add_argument('--debug', action='store_true', help='print the traceback of an error too')
     return p
@@ -45,7 +45,7 @@ def check_weights(weights, count):
     return weights
 
 
-def ensemble(prob_paths, list_path, out, weights=None, block=4096):
+def ensemble(prob_paths, list_path, out, weights=None, block=1024):
     """Writes the weighted mean's top 5 per image to ``out``; returns the image count."""
     weights = check_weights(weights, len(prob_paths))
     names, labels = read_list(list_path, need_labels=False)
@@ -54,8 +54,7 @@ def ensemble(prob_paths, list_path, out, weights=None, block=4096):
     top5 = np.zeros((len(names), min(5, files[0].shape[1])), np.int64)
     prob = np.zeros(top5.shape, np.float32)
     for start, mean in weighted_mean_blocks(files, weights, block):
-        ids = np.argsort(-mean, axis=1, kind='stable')[:, :top5.shape[1]]
-        top5[start:start + len(mean)], prob[start:start + len(mean)] = ids, np.take_along_axis(mean, ids, axis=1)
+        top5[start:start + len(mean)], prob[start:start + len(mean)] = top_k(mean, top5.shape[1])
     known = labels is not None and bool(labels.any())       # all 0: a test list, labels withheld
     return write_predictions(out, names, labels if known else None, top5, prob)
 
