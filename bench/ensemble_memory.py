@@ -51,7 +51,7 @@ def main():
     p.add_argument('--images', type=int, default=50000)
     p.add_argument('--classes', type=int, default=5000)
     args = p.parse_args()
-    with tempfile.TemporaryDirectory(dir=os.path.join(ROOT, 'bench')) as folder:
+    with tempfile.TemporaryDirectory() as folder:
         paths = make(folder, args.models, args.images, args.classes)
         ours = peak_gb(OURS, [os.path.join(ROOT, 'utils', 'ensemble.py'), '--probs'] + paths +
                        ['--list', os.path.join(folder, 'val.txt'), '--out', os.path.join(folder, 'e.json')])

@@ -6,7 +6,7 @@ Each run trains two epochs of --steps steps; the figure is images/s of the secon
 includes building the graph), from the driver's own "Epoch 2 ... finished, time" line. A small model
 (ResNet-18 at 112 px) makes the per-step costs of the options as large a share as they get.
 
-  bench/recipe_speed.py [--steps 15] [--repeats 2]
+  bench/recipe_speed.py [--steps 20] [--repeats 3]
 """
 import argparse
 import os
@@ -41,8 +41,8 @@ def images_per_sec(data, steps, flags):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--steps', type=int, default=15)
-    p.add_argument('--repeats', type=int, default=2)
+    p.add_argument('--steps', type=int, default=20)
+    p.add_argument('--repeats', type=int, default=3)
     args = p.parse_args()
     from lib.demo import build_demo
     data = build_demo()[0]

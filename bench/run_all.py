@@ -25,7 +25,7 @@ BENCHMARKS = [
     ('filelist_memory', ['--repeats', '1'], ['--repeats', '1', '--lines', '1000000']),
     ('model_speed', ['--repeats', '3', '--steps', '2'], ['--repeats', '1', '--steps', '1', '--size', '112']),
     ('convert_wsl', ['--repeats', '2'], ['--repeats', '1', '--arch', 'resnext50_32x4d']),
-    ('recipe_speed', ['--repeats', '2', '--steps', '15'], ['--repeats', '1', '--steps', '3']),
+    ('recipe_speed', ['--repeats', '3', '--steps', '20'], ['--repeats', '1', '--steps', '3']),
     ('ensemble_memory', [], ['--images', '5000']),
 ]
 

@@ -62,7 +62,7 @@ class ProbsFile:
                 self.offset = f.tell()
         except (OSError, ValueError) as e:
             raise InputError('{}: not a readable .npy file ({})'.format(path, e)) from None
-        if len(shape) != 2 or fortran or dtype.str not in READABLE:
+        if len(shape) != 2 or min(shape) < 0 or fortran or dtype.str not in READABLE:
             raise InputError('{}: expected a 2-D C-ordered float array [images, classes], got shape {}{} {}'.format(
                 path, shape, ' Fortran-ordered' if fortran else '', dtype.str))
         self.shape, self.dtype = shape, dtype

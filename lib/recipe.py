@@ -1,6 +1,7 @@
 """The training recipe beyond the original's: its flags, their checks, and the options the model
 and the callbacks take from them. The graph side lives in lib.losses, lib.mixing and lib.ema."""
 import dataclasses
+import math
 
 from lib.constants import LOSSES, LR_SCHEDULES, MIX_MODES, TTA_MODES
 from lib.lists import LIST_NAME
@@ -76,7 +77,7 @@ def _check_range(name, value, lo, hi, lo_open=False, hi_open=False):
         return
     below = value <= lo if lo_open else value < lo
     above = value >= hi if hi_open else value > hi
-    if below or above:
+    if below or above or not math.isfinite(value):
         raise RecipeError('--{} must be in {}{}, {}{}, got {}'.format(
             name, '(' if lo_open else '[', lo, hi, ')' if hi_open else ']', value))
 

@@ -77,6 +77,10 @@ def test_object_and_3d_arrays_are_refused(tmp_path):
     np.save(path, np.zeros((2, 3, 4), np.float32))
     with pytest.raises(InputError, match=r'expected a 2-D .* got shape \(2, 3, 4\)'):
         ProbsFile(path)
+    with open(path, 'wb') as f:          # a header that claims a negative size
+        np.lib.format.write_array_header_1_0(f, {'descr': '<f2', 'fortran_order': False, 'shape': (-5, 3)})
+    with pytest.raises(InputError, match=r'got shape \(-5, 3\)'):
+        ProbsFile(path)
     np.save(path, np.array([{'a': 1}, None], dtype=object), allow_pickle=True)
     with pytest.raises(InputError, match='x.npy'):
         ProbsFile(path)

@@ -18,6 +18,7 @@ def parse(*flags, eval_=False):
 @pytest.mark.parametrize('flags, message', [
     (['--label-smoothing', '1'], r'--label-smoothing must be in \[0, 1\)'),
     (['--mixup', '-0.1'], '--mixup must be in'),
+    (['--mixup', 'nan'], r'--mixup must be in .* got nan'),
     (['--gce-q', '0', '--loss', 'gce'], r'--gce-q must be in \(0, 1\]'),
     (['--ema', '1'], r'--ema must be in \[0, 1\)'),
     (['--mix-prob', '0.5'], '--mix-prob only applies with --mixup or --cutmix'),
