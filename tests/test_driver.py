@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import DRIVER, ROOT, run_driver
-from helpers.driver import SMALL, loaders_of, start_training
+from helpers.driver import SMALL, kill_after_checkpoint, loaders_of, start_training
 from lib.checkpoints import latest_checkpoint, read_weights
 from lib.schedule import learning_rate_at
 
@@ -70,14 +70,7 @@ def newest_step(logdir):
 def test_killed_run_resumes_at_its_checkpoint(demo_root, tmp_path):
     logdir = str(tmp_path / 'run')
     args = SMALL + ['--data', demo_root, '--logdir', logdir, '--epochs', '3', '--steps-per-epoch', '4']
-    proc = subprocess.Popen([sys.executable, DRIVER] + args, cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not os.path.exists(os.path.join(logdir, 'model-4.index')):
-        assert proc.poll() is None and time.time() < deadline, 'no checkpoint after epoch 1'
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)          # the trainer and its loader processes
-    proc.wait()
+    kill_after_checkpoint(args, logdir, 'model-4')
     step = newest_step(logdir)
     assert step in (4, 8)
 

@@ -4,17 +4,15 @@ against mirrored copies; --train-list from utils/split_noisy.py."""
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import DRIVER, ROOT, run_driver
-from helpers.driver import SMALL
+from conftest import ROOT, run_driver
+from helpers.driver import SMALL, kill_after_checkpoint
 from lib.checkpoints import latest_checkpoint, read_weights
 from lib.schedule import learning_rate_at
 
@@ -28,14 +26,7 @@ def recipe_run(demo_root, tmp_path_factory):
     """A 3-epoch recipe run, killed with SIGKILL after its first checkpoint and rerun to the end."""
     logdir = str(tmp_path_factory.mktemp('recipe') / 'run')
     args = SMALL + ['--data', demo_root, '--logdir', logdir, '--epochs', '3', '--steps-per-epoch', '4'] + RECIPE
-    proc = subprocess.Popen([sys.executable, DRIVER] + args, cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not os.path.exists(os.path.join(logdir, 'model-4.index')):
-        assert proc.poll() is None and time.time() < deadline, 'no checkpoint after epoch 1'
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint(args, logdir, 'model-4')
     killed_at = latest_checkpoint(logdir)
     kept = read_weights(killed_at)
     out = run_driver(*args)

@@ -1,5 +1,6 @@
 """Starting the driver in its own process and finding its loaders, for the end-to-end tests."""
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,3 +29,16 @@ def loaders_of(proc, deadline=120):
         assert proc.poll() is None, 'trainer exited early'
         time.sleep(0.5)
     raise AssertionError('no loader processes appeared')
+
+
+def kill_after_checkpoint(args, logdir, checkpoint='model-4', deadline=300):
+    """Runs the driver with ``args`` until ``logdir/checkpoint`` exists, then SIGKILLs it and its
+    loaders (the whole process group), as a crashed machine would."""
+    proc = subprocess.Popen([sys.executable, DRIVER] + list(args), cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    end = time.time() + deadline
+    while not os.path.exists(os.path.join(logdir, checkpoint + '.index')):
+        assert proc.poll() is None and time.time() < end, 'no {} written'.format(checkpoint)
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
