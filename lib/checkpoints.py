@@ -190,6 +190,10 @@ class ResumeRestore(SaverRestore):
         if problems and all(EMA_SUFFIX in p.split(':')[0] for p in problems):
             raise WeightsError('{} has no moving average of the weights, which --ema keeps: resume this run without '
                                '--ema, or start one with it in a new --logdir ({} missing)'.format(self.path, len(problems)))
+        averages = [n for n in shapes if n.endswith(EMA_SUFFIX)]
+        if averages and not any(v.op.name.endswith(EMA_SUFFIX) for v in tf.compat.v1.global_variables()):
+            logger.warn('{} has the moving average of the weights (--ema); this run, without --ema, does not keep '
+                        'it: its checkpoints will not have it'.format(self.path))
         if problems:
             raise WeightsError('{} is from another model (architecture or class count) than this run; use the same '
                              'model flags or another --logdir. {} variable(s) differ:\n  {}'.format(

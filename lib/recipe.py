@@ -112,6 +112,9 @@ def check_recipe(args):
                           'letters, digits, _ . -'.format(args.train_list))
     if args.eval or args.predict or args.export:
         _refuse_unused(args, 'training', ('mixup', 'cutmix', 'label-smoothing', 'ema', 'sample-loss', 'train-list'))
+        for flag, value, default in (('loss', args.loss, 'ce'), ('lr-schedule', args.lr_schedule, 'step')):
+            if value != default:
+                raise RecipeError('--{} only applies with training'.format(flag))
     else:
         _refuse_unused(args, '--eval, --predict or --export', ('no-ema',))
     if not args.eval:

@@ -40,6 +40,8 @@ def test_bad_or_misplaced_flags_are_refused_by_name(flags, message):
 def test_training_flags_are_refused_with_eval_and_eval_flags_checked():
     with pytest.raises(RecipeError, match='--mixup only applies with training'):
         check_recipe(parse('--mixup', '0.2', eval_=True))
+    with pytest.raises(RecipeError, match='--loss only applies with training'):
+        check_recipe(parse('--loss', 'gce', eval_=True))
     with pytest.raises(RecipeError, match='ending in .npy'):
         check_recipe(parse('--save-probs', 'p.bin', eval_=True))
     check_recipe(parse('--tta', 'crops10', '--save-probs', 'p.npy', '--no-ema', eval_=True))
