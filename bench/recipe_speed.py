@@ -2,7 +2,8 @@
 """What the recipe options cost in training speed: the driver on the demo set with --sample-loss,
 --ema, and --mixup with --cutmix, each beside the same run without it, alternating in one session.
 
-Each run trains two epochs of --steps steps; the figure is images/s of the second epoch (the first
+Each run trains two epochs of --steps steps, the baseline first in odd repeats and last in even
+ones, against the VM's drift; the figure is images/s of the second epoch (the first
 includes building the graph), from the driver's own "Epoch 2 ... finished, time" line. A small model
 (ResNet-18 at 112 px) makes the per-step costs of the options as large a share as they get.
 
@@ -47,10 +48,13 @@ def main():
     from lib.demo import build_demo
     data = build_demo()[0]
     plain, ours = [], {name: [] for name, _ in OPTIONS}
-    for _ in range(args.repeats):
-        plain.append(images_per_sec(data, args.steps, []))
-        for name, flags in OPTIONS:
+    for i in range(args.repeats):
+        if i % 2 == 0:      # the baseline first, then last: the VM's drift within a run evens out
+            plain.append(images_per_sec(data, args.steps, []))
+        for name, flags in OPTIONS if i % 2 == 0 else OPTIONS[::-1]:
             ours[name].append(images_per_sec(data, args.steps, flags))
+        if i % 2 == 1:
+            plain.append(images_per_sec(data, args.steps, []))
     rows = [figure('training with {}, ResNet-18 at 112 px, batch {}'.format(name, BATCH), 'images/s', ours[name],
                    'the same run without it', plain) for name, _ in OPTIONS]
     report(__file__, rows)
