@@ -335,8 +335,9 @@ def evaluate(run):
     a = run.args
     load = ckpt.resolve_checkpoint(a.load)
     path = a.predictions or '{}.{}.predictions.json'.format(load, os.path.basename(os.path.normpath(run.data)))
-    for out, flag in ((path, '--predictions'), (a.save_probs, '--save-probs')):
-        out and check_writable(out, flag)
+    check_writable(path, '--predictions')
+    if a.save_probs:
+        check_writable(a.save_probs, '--save-probs')
     meta = wd.WebVisionMeta(run.data)
     meta.check_complete(['val'], fmt=a.format)
     files = meta.file_list('val')

@@ -204,7 +204,7 @@ class SampleLosses(Callback):
 
     def _after_run(self, _, values):
         out = values.results
-        for index, loss in zip(out[::2], out[1::2]):
+        for index, loss in zip(out[::2], out[1::2]):       # one pair per tower
             self.losses[index] = loss
 
     def _trigger_epoch(self):

@@ -94,3 +94,12 @@ def test_split_noisy_writes_the_clean_lines_and_a_report(tmp_path, capsys):
                    for line in open(out))
     assert split_noisy.main(argv[:2] + ['--list', str(meta / 'synsets.txt'), '--out', out]) == 1
     assert 'synsets.txt:1' in capsys.readouterr().err
+
+
+def test_split_noisy_refuses_an_empty_list(tmp_path, capsys):
+    (tmp_path / 'train.txt').write_text('')
+    write_losses(str(tmp_path / 'e.npy'), [])
+    assert split_noisy.main(['--losses', str(tmp_path / 'e.npy'), '--list', str(tmp_path / 'train.txt'),
+                             '--out', str(tmp_path / 'o.txt')]) == 1
+    assert 'train.txt: no images listed' in capsys.readouterr().err
+    assert not (tmp_path / 'o.txt').exists()

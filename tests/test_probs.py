@@ -158,3 +158,11 @@ def test_top_k_is_a_stable_sort_of_each_row():
     np.testing.assert_array_equal(ids, expected)
     np.testing.assert_array_equal(probs, np.take_along_axis(p, expected, axis=1))
     assert top_k(p[:, :3], 5)[0].shape == (200, 3)          # fewer classes than k
+
+
+def test_ensemble_refuses_an_empty_list(tmp_path, capsys):
+    empty = tmp_path / 'val.txt'
+    empty.write_text('')
+    p = write_probs(tmp_path / 'a.npy', [], np.zeros((0, 5), np.float16))
+    assert ensemble.main(['--probs', p, '--list', str(empty), '--out', str(tmp_path / 'o.json')]) == 1
+    assert 'val.txt: no images listed' in capsys.readouterr().err

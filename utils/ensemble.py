@@ -49,6 +49,8 @@ def ensemble(prob_paths, list_path, out, weights=None, block=1024):
     """Writes the weighted mean's top 5 per image to ``out``; returns the image count."""
     weights = check_weights(weights, len(prob_paths))
     names, labels = read_list(list_path, need_labels=False)
+    if not names:
+        raise InputError('{}: no images listed'.format(list_path))
     files = [ProbsFile(p) for p in prob_paths]
     check_same_list(files, names, list_path)
     top5 = np.zeros((len(names), min(5, files[0].shape[1])), np.int64)

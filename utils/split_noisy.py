@@ -59,6 +59,8 @@ def split_list(args):
     if not 0 < args.threshold < 1:
         raise InputError('--threshold must be in (0, 1), got {}'.format(args.threshold))
     names, labels = read_list(args.list)
+    if not names:
+        raise InputError('{}: no images listed'.format(args.list))
     losses = read_losses(args.losses, len(names))
     synsets, _ = class_meta(args.list)
     num_classes = max(len(synsets), int(labels.max()) + 1 if len(labels) else 0)
