@@ -434,7 +434,6 @@ def run_command():
         parser.error(str(e))            # exits 2 before any TensorFlow session exists
     except KeyboardInterrupt as e:
         code = signals.STOP_EXIT_CODES.get(str(e), 130)
-        tfcompat.abandon_loaders()      # checkpointed already; loaders may hang (a dead mount)
     except INPUT_ERRORS as e:
         if args.debug:
             traceback.print_exc()
@@ -443,6 +442,7 @@ def run_command():
     except Exception:
         traceback.print_exc()
         code = 1
+    tfcompat.abandon_loaders()          # results are written; a thread may still wait on a loader
     exit_process(code)
 
 

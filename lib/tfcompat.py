@@ -52,9 +52,10 @@ def logs_to_stderr():
 
 def abandon_loaders():
     """Kills this process's loader processes and drops tensorpack's clean-up of their ZMQ socket at
-    exit: with a thread still blocked receiving from loaders that hang, closing the socket from the
-    exit handler made libzmq abort ("Assertion failed: pfd.revents & POLLIN", SIGABRT instead of the
-    run's exit status), after a SIGTERM that had checkpointed the run."""
+    exit. A thread still blocked receiving from loaders that hang or died (a SIGTERM, a loader that
+    stopped on bad images) is inside libzmq; closing the socket from the exit handler then made
+    libzmq abort ("Assertion failed: pfd.revents & POLLIN", SIGABRT instead of the run's exit
+    status). Call it last, once everything the run writes is written."""
     import atexit
     import multiprocessing
     from tensorpack.dataflow import parallel
