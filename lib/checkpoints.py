@@ -23,6 +23,7 @@ from lib.errors import WeightsError
 from lib.fileio import atomic_path
 from lib.signals import checkpoint_being_written, stop_requested
 from lib.stats import trim_stats
+from lib.transform import NPZ_KEY
 
 
 def checkpoint_step(ckpt):
@@ -153,7 +154,7 @@ def read_weights(path):
     with _readable(path):
         if path.endswith('.npz'):
             with np.load(path, allow_pickle=False) as f:
-                return {k[:-2] if k.endswith(':0') else k: f[k] for k in f.files}
+                return {k[:-2] if k.endswith(':0') else k: f[k] for k in f.files if k != NPZ_KEY}
         reader = tf.train.load_checkpoint(path)
         return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 

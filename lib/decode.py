@@ -258,9 +258,88 @@ class TTADecoder(CenterCropDecoder):
         return [im[y:y + s, x:x + s] for y, x in ((0, 0), (0, w - s), (h - s, 0), (h - s, w - s), (cy, cx))]
 
 
-def decoder(is_train, image_size=224, max_pixels=MAX_IMAGE_PIXELS, tta='none'):
-    """The loaders' decoder: a random-resized crop for training, the centre crop otherwise, or the
-    views of TTADecoder for ``tta`` other than none."""
+def pil_rgb(data, max_pixels=MAX_IMAGE_PIXELS):
+    """The image as torchvision's ImageFolder loads it: Pillow's ``convert('RGB')`` (alpha dropped,
+    grey repeated, EXIF orientation not applied); Refused with the reason for what Pillow cannot read."""
+    try:
+        im = PIL.Image.open(io.BytesIO(data))
+    except Exception:       # noqa: BLE001  (Pillow's plugins raise many types on garbage)
+        raise Refused('not a decodable image') from None
+    reason = too_large((im.height, im.width), max_pixels)
+    if reason:
+        raise Refused(reason)
+    try:
+        return im.convert('RGB')
+    except Exception as e:  # noqa: BLE001  (cut short, damaged)
+        raise Refused('decoding failed: {}'.format(e)) from None
+
+
+class TorchvisionDecoder:
+    """torchvision's evaluation transform in Pillow, as its source does it: Resize(resize) of the
+    shorter side (the longer one int(resize x long / short); no resize when that is the image's size;
+    Pillow's filter, which antialiases), then CenterCrop(crop) (offsets rounded, zero padding where
+    the image is smaller). TTA views as TTADecoder's, made the same way (crops10 is TenCrop).
+    Returns (BGR uint8 image or [views, ...], None) or (None, reason)."""
+    FILTERS = {'bilinear': PIL.Image.BILINEAR, 'bicubic': PIL.Image.BICUBIC}
+
+    def __init__(self, transform, tta='none', max_pixels=MAX_IMAGE_PIXELS):
+        if tta not in ('none',) + tuple(TTADecoder.VIEWS):
+            raise ValueError('TTA mode {!r} is not one of none, {}'.format(tta, ', '.join(TTADecoder.VIEWS)))
+        self.t, self.tta, self.max_pixels = transform, tta, max_pixels
+        self.views = TTADecoder.VIEWS.get(tta, 1)
+
+    def __call__(self, data):
+        try:
+            im = pil_rgb(data, self.max_pixels)
+        except Refused as e:
+            return None, str(e)
+        crop = self.t.crop
+        if self.tta == 'scales':
+            views = [self.center_crop(self.resize(im, s * self.t.resize // 256), crop) for s in TTADecoder.SCALES]
+        else:
+            im = self.resize(im, self.t.resize)
+            views = [self.center_crop(im, crop)]
+            if self.tta == 'flip':
+                views.append(views[0].transpose(PIL.Image.FLIP_LEFT_RIGHT))
+            elif self.tta == 'crops10':
+                views = self.five_crop(im, crop) + self.five_crop(im.transpose(PIL.Image.FLIP_LEFT_RIGHT), crop)
+        out = [np.asarray(v)[:, :, ::-1] for v in views]        # RGB -> BGR, the model's order
+        return (np.ascontiguousarray(out[0]) if self.tta == 'none' else np.stack(out)), None
+
+    def resize(self, im, size):
+        w, h = im.size
+        short, long = (w, h) if w <= h else (h, w)
+        new_short, new_long = size, int(size * long / short)
+        new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
+        if (new_w, new_h) == (w, h):
+            return im
+        return im.resize((new_w, new_h), self.FILTERS[self.t.interpolation])
+
+    @staticmethod
+    def center_crop(im, size):
+        w, h = im.size
+        if size > w or size > h:
+            padded = PIL.Image.new('RGB', (max(w, size), max(h, size)))
+            padded.paste(im, ((size - w) // 2 if size > w else 0, (size - h) // 2 if size > h else 0))
+            im, (w, h) = padded, padded.size
+        top, left = int(round((h - size) / 2.)), int(round((w - size) / 2.))
+        return im.crop((left, top, left + size, top + size))
+
+    @classmethod
+    def five_crop(cls, im, size):
+        w, h = im.size
+        if size > w or size > h:
+            return [cls.center_crop(im, size)] * 5      # torchvision raises; one view is still an answer
+        corners = [(0, 0), (w - size, 0), (0, h - size), (w - size, h - size)]
+        return [im.crop((x, y, x + size, y + size)) for x, y in corners] + [cls.center_crop(im, size)]
+
+
+def decoder(is_train, image_size=224, max_pixels=MAX_IMAGE_PIXELS, tta='none', transform=None):
+    """The loaders' decoder: a random-resized crop for training; otherwise the centre crop, or the
+    views of TTADecoder for ``tta`` other than none, made by ``transform`` (lib.transform; default
+    toolkit) at ``image_size``."""
+    if not is_train and transform is not None and transform.kind == 'torchvision':
+        return TorchvisionDecoder(transform.at_size(image_size), tta, max_pixels)
     if tta != 'none' and not is_train:
         return TTADecoder(image_size, tta, max_pixels=max_pixels)
     cls = RandomCropDecoder if is_train else CenterCropDecoder

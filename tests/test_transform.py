@@ -1,0 +1,155 @@
+"""lib.transform (the record of a model's evaluation transform) and lib.decode.TorchvisionDecoder,
+against torchvision's transform re-derived from its source (helpers/torchvision_ref.py)."""
+import io
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import torchvision_ref as ref
+from lib import transform as tr
+from lib.decode import CenterCropDecoder, TorchvisionDecoder, decoder
+
+
+def _encode(array, fmt='JPEG', mode=None):
+    buf = io.BytesIO()
+    Image.fromarray(array, mode).save(buf, fmt, **({'quality': 92} if fmt == 'JPEG' else {}))
+    return buf.getvalue()
+
+
+def _photos():
+    """Real photos of many shapes and kinds, encoded as a user's files would be."""
+    from skimage import data
+    chelsea, coffee, retina = data.chelsea(), data.coffee(), data.retina()
+    palette = Image.fromarray(chelsea).convert('P', palette=Image.ADAPTIVE)
+    buf = io.BytesIO()
+    palette.save(buf, 'PNG')
+    return {
+        'landscape 300x451': _encode(chelsea),
+        'portrait 400x250': _encode(np.ascontiguousarray(coffee[:, 100:350])),
+        'panorama 200x1000': _encode(np.ascontiguousarray(data.hubble_deep_field()[300:500])),
+        'panorama 300x1411': _encode(np.ascontiguousarray(retina[400:700])),
+        'small 120x160': _encode(cv2.resize(data.astronaut(), (160, 120), interpolation=cv2.INTER_AREA)),
+        'square 100x100': _encode(cv2.resize(coffee, (100, 100), interpolation=cv2.INTER_AREA)),
+        'exactly 256x256': _encode(cv2.resize(data.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)),
+        'exactly 256x384': _encode(cv2.resize(data.rocket(), (384, 256), interpolation=cv2.INTER_AREA)),
+        'large 2822x2822': _encode(cv2.resize(retina, (2822, 2822), interpolation=cv2.INTER_CUBIC)),
+        'grey PNG 512x512': _encode(data.camera(), 'PNG'),
+        'grey JPEG 303x384': _encode(data.coins()),
+        'RGBA PNG 500x500': _encode(data.logo(), 'PNG'),
+        'palette PNG 300x451': buf.getvalue(),
+    }
+
+
+PHOTOS = _photos()
+
+
+@pytest.mark.parametrize('name', sorted(PHOTOS))
+def test_torchvision_decoder_gives_torchvisions_pixels(name):
+    data = PHOTOS[name]
+    im, reason = TorchvisionDecoder(tr.TORCHVISION)(data)
+    assert reason is None and im.shape == (224, 224, 3) and im.dtype == np.uint8
+    diff = np.abs(im[:, :, ::-1].astype(np.float32) - ref.pixels(ref.eval_transform(data)))
+    assert diff.mean() < 0.5 and diff.max() <= 1, (name, diff.mean(), diff.max())
+
+
+@pytest.mark.parametrize('name', ['landscape 300x451', 'small 120x160', 'grey PNG 512x512'])
+def test_bicubic_and_other_sizes_follow_timms_crop_pct(name):
+    t = tr.Transform('torchvision', interpolation='bicubic').at_size(288)      # timm: floor(288 / 0.875)
+    assert (t.resize, t.crop) == (329, 288)
+    im, _ = TorchvisionDecoder(t)(PHOTOS[name])
+    expected = ref.pixels(ref.eval_transform(PHOTOS[name], 329, 288, Image.BICUBIC))
+    assert np.abs(im[:, :, ::-1] - expected).mean() < 0.5
+
+
+def test_a_crop_larger_than_the_resized_image_is_zero_padded_as_torchvision_does():
+    t = tr.Transform('torchvision', resize=100, crop=112)
+    data = PHOTOS['landscape 300x451']                     # resized to 100 x 150: padded 6 + 6 rows
+    im, _ = TorchvisionDecoder(t)(data)
+    expected = ref.pixels(ref.eval_transform(data, 100, 112))
+    assert np.abs(im[:, :, ::-1] - expected).max() <= 1
+    assert im[:6].max() == 0 and im[-6:].max() == 0 and im[6:-6].mean() > 20
+
+
+def test_the_toolkit_crop_is_not_torchvisions():
+    """Why the transform travels with the weights: the toolkit's crop differs by several grey levels."""
+    data = PHOTOS['landscape 300x451']
+    im, _ = CenterCropDecoder(224)(data)
+    assert np.abs(im[:, :, ::-1] - ref.pixels(ref.eval_transform(data))).mean() > 2
+
+
+def test_tta_views_are_torchvisions_crops():
+    data = PHOTOS['landscape 300x451']
+    plain, _ = TorchvisionDecoder(tr.TORCHVISION)(data)
+    flip, _ = TorchvisionDecoder(tr.TORCHVISION, 'flip')(data)
+    ten, _ = TorchvisionDecoder(tr.TORCHVISION, 'crops10')(data)
+    scales, _ = TorchvisionDecoder(tr.TORCHVISION, 'scales')(data)
+    assert flip.shape == (2, 224, 224, 3) and ten.shape == (10, 224, 224, 3) and scales.shape == (4, 224, 224, 3)
+    assert np.array_equal(flip[0], plain) and np.array_equal(flip[1], plain[:, ::-1])
+    assert np.array_equal(ten[4], plain) and np.array_equal(scales[1], plain)
+    resized = np.asarray(ref.resize(ref.pil_loader(data), 256))[:, :, ::-1]        # 256 x 384, BGR
+    assert np.array_equal(ten[0], resized[:224, :224]) and np.array_equal(ten[3], resized[-224:, -224:])
+    assert np.array_equal(ten[5], resized[:, ::-1][:224, :224])
+
+
+def test_decoder_picks_the_transform_and_refuses_what_it_cannot_read():
+    assert isinstance(decoder(False, 224, transform=tr.TORCHVISION), TorchvisionDecoder)
+    assert isinstance(decoder(False, 224, transform=tr.TOOLKIT), CenterCropDecoder)
+    assert not isinstance(decoder(True, 224, transform=tr.TORCHVISION), TorchvisionDecoder)     # training crops
+    d = TorchvisionDecoder(tr.TORCHVISION, max_pixels=1000)
+    assert d(b'<html>404</html>') == (None, 'not a decodable image')
+    assert d(PHOTOS['small 120x160'])[1].startswith('too large: 160 x 120')
+    cut_short = TorchvisionDecoder(tr.TORCHVISION)(PHOTOS['landscape 300x451'][:2000])
+    assert cut_short[0] is None and cut_short[1].startswith('decoding failed: image file is truncated')
+
+
+def test_the_record_round_trips_through_an_npz_and_a_run_folder(tmp_path):
+    t = tr.Transform('torchvision', resize=320, crop=288, interpolation='bicubic')
+    path = str(tmp_path / 'w.npz')
+    np.savez(path, **{'linear/b': np.zeros(3, np.float32)}, **tr.npz_entry(t))
+    assert tr.read_transform(path) == t
+    np.savez(str(tmp_path / 'plain.npz'), **{'linear/b': np.zeros(3, np.float32)})
+    assert tr.read_transform(str(tmp_path / 'plain.npz')) is None
+    assert tr.choose('auto', str(tmp_path / 'plain.npz'), 224) == tr.TOOLKIT
+    run = tmp_path / 'run'
+    run.mkdir()
+    assert tr.read_transform(str(run / 'model-10')) is None
+    tr.write_record(str(run), t)
+    assert tr.read_transform(str(run / 'model-10')) == t
+    assert tr.choose('auto', str(run / 'model-10'), 224) == t.at_size(224) and t.at_size(224).resize == 248
+    assert tr.choose('toolkit', str(run / 'model-10'), 112) == tr.TOOLKIT.at_size(112)
+
+
+@pytest.mark.parametrize('record, message', [
+    (b'{"kind": "torchvision"', 'not JSON'),
+    (b'[1, 2]', 'is list, not an object'),
+    (b'{"kind": "timm"}', "kind = 'timm': expected one of toolkit, torchvision"),
+    (b'{"kind": "torchvision", "interpolation": "lanczos"}', 'expected one of bilinear, bicubic'),
+    (b'{"kind": "torchvision", "resize": "256"}', "resize = '256': expected a whole number"),
+    (b'{"kind": "torchvision", "crop": 0}', 'crop = 0'),
+    (b'{"kind": "torchvision", "mean": [0.5, 0.5, 0.5]}', "only ImageNet's"),
+    (b'{"kind": "torchvision", "std": "x"}', "std = 'x'"),
+    (b'{"kind": "torchvision", "__class__": 1}', "unknown transform field(s) '__class__'"),
+])
+def test_a_bad_record_is_refused_naming_the_file_and_field(tmp_path, record, message):
+    (tmp_path / tr.FILE_NAME).write_bytes(record)
+    with pytest.raises(tr.TransformError, match='transform.json') as e:
+        tr.read_transform(str(tmp_path / 'model-1'))
+    assert message in str(e.value)
+
+
+def test_an_oversized_or_mistyped_npz_record_is_refused(tmp_path):
+    path = str(tmp_path / 'w.npz')
+    np.savez(path, **{tr.NPZ_KEY: np.zeros(10, np.float32)})
+    with pytest.raises(tr.TransformError, match='w.npz: __transform__ is not a transform record'):
+        tr.read_transform(path)
+    (tmp_path / tr.FILE_NAME).write_bytes(b' ' * 5000)
+    with pytest.raises(tr.TransformError, match='over 4096 bytes'):
+        tr.read_transform(str(tmp_path / 'model-1'))
+
+
+def test_describe_names_the_steps():
+    assert 'Resize(256)' in tr.TORCHVISION.describe() and 'CenterCrop(224)' in tr.TORCHVISION.describe()
+    assert json.loads(tr.TORCHVISION.to_json())['kind'] == 'torchvision'
