@@ -14,6 +14,7 @@ checkpoint in its --logdir.
 import argparse
 import dataclasses
 import functools
+import json
 import os
 import sys
 import traceback
@@ -31,16 +32,16 @@ from tensorpack.predict import PredictConfig  # noqa: E402
 import webvision_dataset as wd  # noqa: E402
 from lib import callbacks, checkpoints as ckpt, inference, signals, training  # noqa: E402
 from lib.bad_images import add_bad_input_args, bad_log_path  # noqa: E402
-from lib.constants import ERROR_NAMES, HEAD_PREFIX, IMAGES_PER_EPOCH, INPUT, SOURCES, TOP5, TOP5_PROB  # noqa: E402
+from lib.constants import ERROR_NAMES, HEAD_PREFIX, IMAGES_PER_EPOCH, INPUT, PROB, SOURCES  # noqa: E402
 from lib.decode import decode_image, decoder  # noqa: E402
 from lib.distributed import Cluster, ClusterError, add_cluster_args  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from lib.fileio import check_writable  # noqa: E402
 from lib.freeze import TooLargeToFreeze, export as export_model  # noqa: E402
-from lib.lists import display_names, fallback_names  # noqa: E402
 from lib.ema import WeightAverage  # noqa: E402
 from lib.recipe import RecipeError, add_recipe_args, check_recipe, recipe_from_args  # noqa: E402
-from lib.session import ConfiguredSessionCreator, CPUSessionCreator, session_config  # noqa: E402
+from lib.session import session_creator as new_session_creator  # noqa: E402
+from lib.transform import add_transform_arg, choose as choose_transform, write_record  # noqa: E402
 from resnet_model import DEPTHS, GROUP_WIDTHS, MODES, ResNetModel  # noqa: E402
 
 
@@ -105,7 +106,7 @@ def get_args_parser():
         'the float32 speed); variables stay float32')
     g.add_argument('--xla', action='store_true', help='compile the graph with XLA (auto-clustering)')
     add_cluster_args(p)
-    add_recipe_args(p)
+    add_transform_arg(add_recipe_args(p))
     g = add_bad_input_args(p)
     g.add_argument('--debug', action='store_true', help='print the traceback of an error about the input too')
     return p
@@ -178,6 +179,8 @@ class Run:
     steps_per_epoch: int
     base_lr: float
     workers: int
+    load: str | None                # --load resolved to a checkpoint prefix or .npz
+    transform: object               # lib.transform.Transform of evaluation images
 
     @property
     def is_chief(self):
@@ -198,15 +201,22 @@ def make_run(args):
     if data is None and not (args.fake or args.predict or args.export):
         from lib.demo import build_demo
         data = build_demo()[0]
+    elif data is None and args.predict:
+        from lib.demo import built_demo_root
+        data = built_demo_root()            # its names, for a model trained on it
+    load = ckpt.resolve_checkpoint(args.load) if args.load else None
+    logdir = None if args.predict or args.export else args.logdir or default_logdir(args, data)
     on_gpu = bool(args.gpu) or tfcompat.is_gpu_available()
     global_batch = args.batch * (cluster.size if cluster else 1)
     return Run(args=args, towers=towers, cluster=cluster, data=data,
-               logdir=None if args.predict or args.export else args.logdir or default_logdir(args, data),
+               logdir=logdir,
                data_format='NHWC' if args.export else args.data_format or ('NCHW' if on_gpu else 'NHWC'),
                on_gpu=on_gpu, per_tower=args.batch // towers, global_batch=global_batch,
                steps_per_epoch=args.steps_per_epoch or max(IMAGES_PER_EPOCH // global_batch, 1),
                base_lr=args.lr if args.lr is not None else 0.1 * global_batch / 256.,
-               workers=args.workers if args.workers is not None else len(os.sched_getaffinity(0)))
+               workers=args.workers if args.workers is not None else len(os.sched_getaffinity(0)),
+               load=load, transform=choose_transform(     # a run's own record (resuming) is in its logdir
+                   args.eval_transform, load or (logdir and os.path.join(logdir, 'model')), args.image_size))
 
 
 def default_logdir(args, data_root):
@@ -229,20 +239,13 @@ def weights(run, **kwargs):
 
 
 def session_creator(run):
-    # On GPUs tensorpack's defaults are right; on the CPU every core must work on each op.
     a = run.args
-    if run.cluster:
-        server, config = run.cluster.start_server(session_config(a.threads, run.on_gpu, a.amp, a.xla))
-        return ConfiguredSessionCreator(config, target=server.target)
-    if not run.on_gpu:
-        return CPUSessionCreator(a.threads, amp=a.amp, xla=a.xla)
-    if a.amp or a.xla:
-        return ConfiguredSessionCreator(session_config(gpu=True, amp=a.amp, xla=a.xla))
-    return None
+    return new_session_creator(a.threads, run.on_gpu, a.amp, a.xla, run.cluster)
 
 
 def image_decoder(run, is_train):
-    return decoder(is_train, run.args.image_size, max_pixels=run.args.max_image_pixels, tta=run.args.tta)
+    a = run.args
+    return decoder(is_train, a.image_size, max_pixels=a.max_image_pixels, tta=a.tta, transform=run.transform)
 
 
 """
@@ -273,6 +276,8 @@ def starting_point(run):
         latest = ckpt.latest_checkpoint(run.logdir)     # where the workers share the logdir
         return None, ckpt.epoch_after(latest, run.steps_per_epoch) if latest else 1
     logger.set_logger_dir(run.logdir, action='k')
+    if run.transform.kind != 'toolkit':         # for --eval of this run's checkpoints
+        write_record(run.logdir, run.transform)
     session_init, epoch = ckpt.resume_point(run.logdir, run.steps_per_epoch)
     if session_init is None and a.load:
         session_init = ckpt.WeightLoader(a.load, drop='^' + HEAD_PREFIX if a.finetune else None)
@@ -333,7 +338,7 @@ def train(run):
 
 def evaluate(run):
     a = run.args
-    load = ckpt.resolve_checkpoint(a.load)
+    load = run.load
     path = a.predictions or '{}.{}.predictions.json'.format(load, os.path.basename(os.path.normpath(run.data)))
     check_writable(path, '--predictions')
     if a.save_probs:
@@ -342,6 +347,7 @@ def evaluate(run):
     meta.check_complete(['val'], fmt=a.format)
     files = meta.file_list('val')
     decode = image_decoder(run, False)
+    logger.info('Evaluation transform: ' + run.transform.describe())
     views = getattr(decode, 'views', 1)
     ds = wd.get_eval_dataflow(run.data, 'val', max(64 * run.towers // views, 1), decode, parallel=run.workers,
                               with_index=True, fmt=a.format)
@@ -349,7 +355,7 @@ def evaluate(run):
         make_model(run, meta.num_classes), weights(run), ds, names=[files.name(i) for i in range(len(files))],
         num_classes=meta.num_classes, list_path=meta.list_path('val'), weights=load, predictions=path,
         creator=session_creator(run), towers=run.towers, views=views, save_probs=a.save_probs,
-        about=dict(list=meta.list_path('val'), weights=load, tta=a.tta, ema=not a.no_ema))
+        about=dict(list=meta.list_path('val'), weights=load, tta=a.tta, ema=not a.no_ema, transform=run.transform.kind))
     print('Wrote {} predictions to {}{}'.format(n, path, ' and their probabilities to ' + a.save_probs
                                                if a.save_probs else ''))
     if errors is None:
@@ -360,26 +366,15 @@ def evaluate(run):
     return 0
 
 
-def class_names(num_classes, data):
-    """'synset name' per class: from --data's meta when its class count matches, else ImageNet's
-    for 1,000 classes, else the class number."""
-    if data:
-        meta = wd.WebVisionMeta(data)
-        if meta.num_classes == num_classes:
-            return display_names(meta.synsets, meta.names())
-        logger.warn('{} has {} classes but the model {}; not using its names'.format(
-            data, meta.num_classes, num_classes))
-    return fallback_names(num_classes)
-
-
 def predict(run):
     tfcompat.logs_to_stderr()     # stdout is for the results
-    num_classes = ckpt.read_num_classes(run.args.load)
-    names = class_names(num_classes, run.data)
+    num_classes = ckpt.read_num_classes(run.load)
+    names = wd.class_names(num_classes, run.data, warn=bool(run.args.data))
     decode = image_decoder(run, False)
+    logger.info('Evaluation transform: ' + run.transform.describe())
     pred = inference.inference_predictor(PredictConfig(
         model=make_model(run, num_classes), session_init=weights(run),
-        session_creator=session_creator(run), input_names=[INPUT], output_names=[TOP5_PROB, TOP5]))
+        session_creator=session_creator(run), input_names=[INPUT], output_names=[PROB]))
     failed = 0
     for path in run.args.predict:
         im, reason = decode_image(path, decode)
@@ -387,24 +382,27 @@ def predict(run):
             print('{}: cannot predict: {}'.format(path, reason), file=sys.stderr)
             failed += 1
             continue
-        prob, ids = pred(im[None])
+        prob = pred(im[None])[0][0]
         print(path)
-        for p, c in zip(prob[0], ids[0]):
-            print('{:.2f} - {!r}'.format(p, names[c]))
+        for c in inference.top_classes(prob, run.args.topk):
+            print('{:.2f} - {!r}'.format(prob[c], names[c]))
     return 1 if failed else 0
 
 
 def export(run):
     """SavedModel and ONNX of the inference graph, channels-last so that they run anywhere."""
     a = run.args
-    config = PredictConfig(model=make_model(run, ckpt.read_num_classes(a.load)),
-                           session_init=weights(run), input_names=[INPUT], output_names=['prob'])
+    config = PredictConfig(model=make_model(run, ckpt.read_num_classes(run.load)),
+                           session_init=weights(run), input_names=[INPUT], output_names=[PROB])
+    note = dict(json.loads(run.transform.to_json()), description='uint8 BGR [N, {s}, {s}, 3] made by {}'.format(
+        run.transform.describe(), s=a.image_size))
     try:
-        saved, onnx_path = export_model(config, a.export)
+        saved, onnx_path = export_model(config, a.export, preprocessing=note)
     except TooLargeToFreeze as e:
         raise UsageError('--export: {}: {}'.format(a.load, e)) from None
-    print('Wrote {} and {} (input "input": uint8 BGR [N, {s}, {s}, 3]; output "prob")'.format(
-        saved, onnx_path, s=a.image_size))
+    print('Wrote {} and {} (input "input": uint8 BGR [N, {s}, {s}, 3], made by the {} transform, see '
+          'saved_model/assets.extra/preprocessing.json; output "prob")'.format(
+              saved, onnx_path, run.transform.kind, s=a.image_size))
     return 0
 
 

@@ -116,6 +116,11 @@ def _marker(root):
     return os.path.join(root, 'meta', '.demo-complete')
 
 
+def built_demo_root(root=DEFAULT_ROOT):
+    """The demo set's root if it has been built, else None (nothing is built)."""
+    return root if os.path.isfile(_marker(root)) else None
+
+
 def build_demo(root=DEFAULT_ROOT, seed=0, quiet=False):
     """Builds the demo set at ``root`` (and ``root``-test) unless a complete one is there.
     Returns (root, test root)."""

@@ -1,5 +1,6 @@
 """Freezing the inference graph: weights as constants, batch norm folded into the convolutions,
 written as a SavedModel and ONNX (imagenet-resnet.py --export)."""
+import json
 import os
 
 import numpy as np
@@ -138,10 +139,16 @@ class TooLargeToFreeze(ValueError):
     pass
 
 
-def export(config, folder):
+PREPROCESSING = 'preprocessing.json'      # in saved_model/assets.extra: files for users, unused by the graph
+
+
+def export(config, folder, preprocessing=None):
     """Writes folder/saved_model (signature serving_default: "input" -> "prob") and
     folder/model.onnx from the frozen graph of a PredictConfig; each appears complete or not at
-    all. Returns their paths."""
+    all. Returns their paths. ``preprocessing`` (a dict: how images must be made before "input")
+    goes into saved_model/assets.extra/preprocessing.json and the ONNX model's doc_string and
+    metadata (key "preprocessing")."""
+    import onnx
     import tf2onnx
     frozen = frozen_inference_graph(config)
     if frozen is None:
@@ -149,9 +156,18 @@ def export(config, folder):
                                '2 GB)'.format(FREEZE_LIMIT_BYTES / 2 ** 30))
     os.makedirs(folder, exist_ok=True)
     saved, onnx_path = os.path.join(folder, 'saved_model'), os.path.join(folder, 'model.onnx')
+    note = json.dumps(preprocessing, indent=1, sort_keys=True) if preprocessing else None
     with atomic_path(saved) as tmp:
         write_saved_model(frozen, tmp)
+        if note:
+            os.makedirs(os.path.join(tmp, 'assets.extra'))
+            with open(os.path.join(tmp, 'assets.extra', PREPROCESSING), 'w') as f:
+                f.write(note + '\n')
     with atomic_path(onnx_path, suffix='.onnx') as tmp:
-        tf2onnx.convert.from_graph_def(frozen, input_names=[INPUT + ':0'], output_names=[PROB + ':0'], opset=17,
-                                       output_path=tmp)
+        model, _ = tf2onnx.convert.from_graph_def(frozen, input_names=[INPUT + ':0'], output_names=[PROB + ':0'],
+                                                  opset=17)
+        if note:
+            model.doc_string = preprocessing.get('description', '')
+            model.metadata_props.add(key='preprocessing', value=note)
+        onnx.save(model, tmp)
     return saved, onnx_path

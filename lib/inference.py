@@ -142,3 +142,10 @@ def evaluate_list(model, session_init, dataflow, *, names, num_classes, list_pat
     known = num_classes > 1 and bool(labels.any())
     n = write_predictions(predictions, names, labels if known else None, top5, prob)
     return n, error_rates(*wrong_from_topk(top5, labels), labels, num_classes) if known else None
+
+
+def top_classes(prob, k):
+    """The ``k`` most probable classes of one probability vector, most probable first (ties: lower id)."""
+    k = min(k, len(prob))
+    ids = np.argpartition(-prob, k - 1)[:k]
+    return ids[np.lexsort((ids, -prob[ids]))]

@@ -70,6 +70,9 @@ def add_recipe_args(parser):
                    'list order (float16; PATH.npy.json beside it says of what), for utils/ensemble.py')
     g.add_argument('--no-ema', action='store_true', help='--eval, --predict, --export: use the raw weights, not '
                    'the moving average a run with --ema saved')
+    g.add_argument('--topk', type=int, default=5, metavar='N', help='--predict: print the N most probable classes '
+                   '(default: %(default)s)')
+    return g
 
 
 def _check_range(name, value, lo, hi, lo_open=False, hi_open=False):
@@ -121,6 +124,10 @@ def check_recipe(args):
         _refuse_unused(args, '--eval', ('save-probs',))
         if args.tta != 'none':
             raise RecipeError('--tta only applies with --eval')
+    if args.topk != 5 and not args.predict:
+        raise RecipeError('--topk only applies with --predict')
+    if args.topk < 1:
+        raise RecipeError('--topk must be positive, got {}'.format(args.topk))
     if args.fake and args.sample_loss:
         raise RecipeError('--sample-loss needs a training list: it does not go with --fake')
     if args.train_list and (args.source != 'all' or args.format == 'lmdb'):

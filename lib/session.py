@@ -35,3 +35,16 @@ class ConfiguredSessionCreator(NewSessionCreator):
 class CPUSessionCreator(ConfiguredSessionCreator):
     def __init__(self, threads=None, amp=False, xla=False):
         super().__init__(session_config(threads, False, amp, xla))
+
+
+def session_creator(threads=None, on_gpu=False, amp=False, xla=False, cluster=None):
+    """The creator for a run: tensorpack's default on GPUs without --amp/--xla; on the CPU every core
+    works on each op; a cluster's server target for multi-machine runs."""
+    if cluster:
+        server, config = cluster.start_server(session_config(threads, on_gpu, amp, xla))
+        return ConfiguredSessionCreator(config, target=server.target)
+    if not on_gpu:
+        return CPUSessionCreator(threads, amp=amp, xla=xla)
+    if amp or xla:
+        return ConfiguredSessionCreator(session_config(gpu=True, amp=amp, xla=xla))
+    return None

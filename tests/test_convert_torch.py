@@ -14,7 +14,9 @@ from lib import torch_resnet
 from conftest import ROOT
 from lib.checkpoints import WeightLoader
 from lib.lists import IMAGENET_SYNSET_WORDS
-from resnet_model import ResNetModel
+from lib.checkpoints import read_weights
+from lib.transform import Transform, read_transform
+from resnet_model import TORCHVISION_ARCHS, ResNetModel
 from tensorpack.predict import OfflinePredictor, PredictConfig
 
 pytestmark = pytest.mark.e2e      # each test runs programs in fresh processes
@@ -104,26 +106,58 @@ def test_never_unpickles_objects(tmp_path):
     assert not os.path.exists(npz)
 
 
-def test_predict_names_imagenet_classes_of_a_converted_model(tmp_path):
-    from imagenet_utils import fbresnet_augmentor
-    from tensorpack.dataflow import imgaug
+def test_safetensors_to_predict_gives_the_torch_models_probabilities_on_a_real_photo(tmp_path):
+    """The whole path: the torch model's state dict as safetensors, converted without --arch, then
+    --predict and --eval with their default transform (the recorded torchvision one) on a real photo."""
+    from safetensors.torch import save_file
+    from skimage import data
     from conftest import run_driver
-    model = torch_resnet.randomize(torch_resnet.build('resnet18'), seed=3)
-    proc, npz = convert(model.state_dict(), tmp_path, 'resnet18')
-    assert proc.returncode == 0, proc.stderr
-    from skimage.data import chelsea
-    image = str(tmp_path / 'cat.jpg')
-    cv2.imwrite(image, chelsea()[:, :, ::-1])
-    out = run_driver('-d', '18', '--load', npz, '--predict', image).stdout.strip().splitlines()
-    assert out[0] == image and len(out) == 6
-    for line in out[1:]:
-        assert re.match(r"^\d\.\d\d - 'n\d{8} .+'$", line), line
-    # the same preprocessing through the PyTorch model picks the same class
-    crop = imgaug.AugmentorList(fbresnet_augmentor(False)).augment(cv2.imread(image))
-    best = torch_logits(model, crop[None]).argmax()
+    from helpers import torchvision_ref as ref
+    photos = [_jpeg(getattr(data, n)()) for n in ('astronaut', 'coffee', 'rocket', 'hubble_deep_field', 'colorwheel')]
+    model = torch_resnet.calibrate(torch_resnet.randomize(torch_resnet.build('resnet18'), seed=3),
+                                   torch.from_numpy(np.stack([ref.eval_transform(p) for p in photos])))
+    st, npz = tmp_path / 'resnet18.safetensors', str(tmp_path / 'm.npz')
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(st))
+    proc = run_converter(st, npz)
+    assert proc.returncode == 0 and '(resnet18, found from its shapes' in proc.stdout, proc.stderr
+    root = tmp_path / 'root'
+    for d in ('meta', 'val'):
+        (root / d).mkdir(parents=True)
+    image = root / 'val' / 'cat.jpg'
+    image.write_bytes(_jpeg(data.chelsea()))                        # 300 x 451: resized, then cropped
+    with torch.no_grad():
+        x = torch.from_numpy(ref.eval_transform(image.read_bytes()))[None]
+        expected = torch.softmax(model(x).double(), 1)[0].numpy()
     with open(IMAGENET_SYNSET_WORDS) as f:
         names = [line.strip() for line in f]
-    assert out[1].split(' - ', 1)[1] == repr(names[best])
+
+    out = run_driver('-d', '18', '--load', npz, '--predict', image, '--topk', 3).stdout.strip().splitlines()
+    assert out[0] == str(image) and len(out) == 4
+    best = np.argsort(-expected)[:3]
+    for line, c in zip(out[1:], best):
+        assert re.match(r"^\d\.\d\d - 'n\d{8} .+'$", line), line
+        prob, name = line.split(' - ', 1)
+        assert name == repr(names[c]) and abs(float(prob) - expected[c]) <= 0.005 + 1e-3
+
+    (root / 'meta' / 'synsets.txt').write_text(''.join(n.split()[0] + '\n' for n in names))
+    (root / 'meta' / 'val.txt').write_text('cat.jpg {}\n'.format(best[0]))
+    probs = str(tmp_path / 'probs.npy')
+    run_driver('-d', '18', '--data', root, '--eval', '--load', npz, '--save-probs', probs,
+               '--predictions', tmp_path / 'p.json', '--workers', 1)
+    got = np.load(probs, allow_pickle=False)[0].astype(np.float64)
+    assert np.abs(got - expected).max() <= 1e-3
+    # the toolkit's own crop is another image, hence other probabilities: why the record matters
+    run_driver('-d', '18', '--data', root, '--eval', '--load', npz, '--save-probs', probs, '--eval-transform',
+               'toolkit', '--predictions', tmp_path / 'p.json', '--workers', 1)
+    assert np.abs(np.load(probs, allow_pickle=False)[0] - expected).max() > 1e-2
+
+
+def _jpeg(rgb):
+    import io
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, 'JPEG', quality=92)
+    return buf.getvalue()
 
 
 def run_converter(*args):
@@ -158,3 +192,64 @@ def test_an_output_folder_that_does_not_exist_is_refused_first(tmp_path):
     proc = run_converter(pth, out, '--arch', 'resnet18')
     assert proc.returncode == 1 and 'Traceback' not in proc.stderr
     assert 'error: OUTPUT {}: the folder {} does not exist'.format(out, out.parent) in proc.stderr
+
+
+def converter_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('convert_torch', CONVERTER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('arch', sorted(TORCHVISION_ARCHS))
+def test_the_architecture_is_found_from_the_shapes(arch):
+    conv = converter_module()
+    with torch.device('meta'):                  # shapes only: the 32x48d model allocates nothing
+        sd = torch_resnet.build(arch).state_dict()
+    assert conv.infer_arch(sd, 'm.pth') == arch
+
+
+def test_an_unknown_or_ambiguous_layout_is_refused_listing_the_candidates():
+    conv = converter_module()
+    with torch.device('meta'):
+        wide = torch_resnet.ResNet(torch_resnet.Bottleneck, [3, 4, 6, 3], width_per_group=128).state_dict()
+        damaged = torch_resnet.build('resnet50').state_dict()
+    with pytest.raises(conv.ConversionError, match=r'wide.pth: not a supported architecture \(blocks per stage '
+                       r'3-4-6-3, bottleneck, layer1.0.conv2 128x128\); supported: resnet101, '):
+        conv.infer_arch(wide, 'wide.pth')
+    del damaged['layer1.0.conv2.weight']
+    with pytest.raises(conv.ConversionError, match=r'could be resnet50 or resnext50_32x4d .*; pass --arch'):
+        conv.infer_arch(damaged, 'm.pth')
+
+
+@pytest.mark.parametrize('name, wrap', [
+    ('ref.pth.tar', lambda sd: {'epoch': 90, 'arch': 'resnet18', 'state_dict': sd, 'optimizer': {'lr': 0.1}}),
+    ('timm.pth.tar', lambda sd: {'epoch': 3, 'model': {'module.' + k: v for k, v in sd.items()}}),
+    ('lightning.ckpt', lambda sd: {'state_dict': {'module.' + k: v for k, v in sd.items()}, 'global_step': 7}),
+])
+def test_training_checkpoints_are_unwrapped(tmp_path, name, wrap):
+    model = torch_resnet.randomize(torch_resnet.build('resnet18'), seed=1)
+    torch.save(wrap(model.state_dict()), str(tmp_path / name))
+    proc = run_converter(tmp_path / name, tmp_path / 'm.npz', '--interpolation', 'bicubic', '--resize', 235)
+    assert proc.returncode == 0, proc.stderr
+    weights = read_weights(str(tmp_path / 'm.npz'))
+    np.testing.assert_array_equal(weights['linear/b'], model.fc.bias.detach().numpy())
+    assert read_transform(str(tmp_path / 'm.npz')) == Transform('torchvision', 235, 224, 'bicubic')
+    assert 'Resize(235) of the shorter side with Pillow\'s antialiased bicubic filter' in proc.stdout
+
+
+def test_a_damaged_safetensors_file_or_a_checkpoint_without_weights_is_named(tmp_path):
+    from safetensors.torch import save_file
+    st = tmp_path / 'm.safetensors'
+    save_file({'conv1.weight': torch.zeros(64, 3, 7, 7)}, str(st))
+    st.write_bytes(st.read_bytes()[:100])
+    proc = run_converter(st, tmp_path / 'm.npz')
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert 'error: {}: not a readable safetensors file'.format(st) in proc.stderr
+    torch.save({'epoch': 3, 'weights': {}}, str(tmp_path / 'c.pth'))
+    proc = run_converter(tmp_path / 'c.pth', tmp_path / 'm.npz')
+    assert proc.returncode == 1 and "'epoch' holds int, not a tensor (a checkpoint keeps its weights under " \
+        "'state_dict' or 'model')" in proc.stderr
+    proc = run_converter(tmp_path / 'c.pth', tmp_path / 'm.npz', '--crop', 0)
+    assert proc.returncode == 1 and 'crop = 0: expected a whole number of pixels' in proc.stderr

@@ -1,8 +1,19 @@
 #!/usr/bin/env python3
-"""Converts a torchvision-style ResNet / ResNeXt state dict (e.g. facebookresearch/WSL-Images'
+"""Converts a torchvision-style ResNet / ResNeXt (torchvision, timm, facebookresearch/WSL-Images'
 ResNeXt-101 32x8d..32x48d) into the .npz that ``imagenet-resnet.py --load`` reads.
 
-  utils/convert_torch.py IN.pth OUT.npz --arch resnext101_32x8d
+  utils/convert_torch.py IN OUT.npz [--arch resnext101_32x8d]
+
+IN is a .pth state dict, a training checkpoint (.pth.tar, .ckpt) holding one under "state_dict" or
+"model", or a .safetensors file (timm's and the Hugging Face hub's format, read without pickle at
+all). Names saved from DataParallel ("module.") are accepted. Without --arch the architecture is
+found from the tensors' names and shapes.
+
+The .npz records how the model expects its images (lib/transform.py): by default torchvision's
+evaluation transform, Resize(256) with Pillow's bilinear filter and CenterCrop(224), with which
+torchvision, timm and the WSL models were measured; --eval --predict and --finetune's validation use
+it. For a timm model with another pretrained_cfg, pass its values: crop_pct 0.95 and bicubic at 224 is
+--resize 235 --interpolation bicubic (floor(224 / 0.95)).
 
 What differs between the frameworks and is handled here or by the model:
 - layout: PyTorch convolutions are OIHW, TensorFlow's HWIO; fully-connected weights are transposed;
@@ -13,13 +24,13 @@ What differs between the frameworks and is handled here or by the model:
   SAME asymmetrically; resnet_model.py pads explicitly like PyTorch, so outputs agree.
 
 Every source key is popped; the conversion fails naming any key left unconverted or any variable
-of the model left without a value, and checks every shape against the model's graph. The file is
+of the model left without a value, and checks every shape against the model's graph. A .pth is
 read with torch.load(weights_only=True): nothing but tensors is unpickled. Each tensor is freed
-once converted, so converting the 3.3 GB 32x48d model peaks at 1.45x its size (bench/convert_wsl.py;
-with mmap=True the file's pages stayed resident and it was 2.24x).
+once converted (bench/convert_wsl.py measures the peak memory).
 """
 import argparse
 import os
+import re
 import sys
 import time
 
@@ -32,41 +43,96 @@ configure_tensorflow()
 from lib.checkpoints import model_variables, write_npz  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from lib.fileio import check_writable  # noqa: E402
-from resnet_model import DEPTHS as BLOCKS, TORCHVISION_ARCHS as ARCHS, ResNetModel  # noqa: E402
+from lib import transform as tr  # noqa: E402
+from resnet_model import BOTTLENECK_DEPTHS, CARDINALITY, DEPTHS as BLOCKS, TORCHVISION_ARCHS as ARCHS  # noqa: E402
+from resnet_model import ResNetModel  # noqa: E402
 
 
 class ConversionError(ValueError):
     pass
 
 
+WRAPPERS = ('state_dict', 'model')       # training checkpoints: torchvision's references, timm, Lightning
+
+
 def load_state_dict(path):
-    """name -> tensor from a PyTorch file, unpickling nothing but tensors and plain containers;
-    ConversionError naming the file for a damaged file, a non-tensor value or two names that
-    become one once DataParallel's "module." prefix is dropped."""
-    import pickle
+    """name -> tensor from a PyTorch or safetensors file, unpickling nothing but tensors and plain
+    containers; ConversionError naming the file for a damaged file, a non-tensor value or two names
+    that become one once DataParallel's "module." prefix is dropped."""
     import torch
-    try:
-        sd = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ConversionError('{}: refusing to unpickle anything but tensors ({})'.format(
-            path, first_line(e))) from None
-    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError) as e:
-        raise ConversionError('{}: not a readable PyTorch file ({}); is it damaged or cut short?'.format(
-            path, first_line(e))) from None
-    if isinstance(sd, dict) and isinstance(sd.get('state_dict'), dict):     # a training checkpoint
-        sd = sd['state_dict']
+    sd = read_safetensors(path) if path.endswith('.safetensors') else read_pickled(path)
+    if isinstance(sd, dict):
+        sd = next((sd[k] for k in WRAPPERS if isinstance(sd.get(k), dict)), sd)
     if not isinstance(sd, dict):
         raise ConversionError('{}: expected a state dict, got {}'.format(path, type(sd).__name__))
     out, prefix = {}, 'module.'                                              # saved from DataParallel
     for key, value in sd.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            raise ConversionError('{}: {!r} holds {}, not a tensor'.format(path, key, type(value).__name__))
+            raise ConversionError('{}: {!r} holds {}, not a tensor (a checkpoint keeps its weights under {})'.format(
+                path, key, type(value).__name__, ' or '.join(map(repr, WRAPPERS))))
         name = key[len(prefix):] if key.startswith(prefix) else key
         if name in out:
             raise ConversionError('{}: both {!r} and {!r} are in it; they would be the same weight'.format(
                 path, name, prefix + name))
         out[name] = value
     return out
+
+
+def read_pickled(path):
+    import pickle
+    import torch
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ConversionError('{}: refusing to unpickle anything but tensors ({})'.format(
+            path, first_line(e))) from None
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError) as e:
+        raise ConversionError('{}: not a readable PyTorch file ({}); is it damaged or cut short?'.format(
+            path, first_line(e))) from None
+
+
+def read_safetensors(path):
+    from safetensors import safe_open
+    try:
+        with safe_open(path, framework='pt') as f:
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # noqa: BLE001  (safetensors raises its own error type for a bad header)
+        raise ConversionError('{}: not a readable safetensors file ({}); is it damaged or cut short?'.format(
+            path, first_line(e))) from None
+
+
+def layout(sd):
+    """(blocks per stage, bottleneck, (out, in) channels of layer1.0.conv2 or None) of a state dict."""
+    blocks = []
+    for g in range(1, 5):
+        found = {int(m.group(1)) for m in (re.match(r'layer{}\.(\d+)\.'.format(g), k) for k in sd) if m}
+        blocks.append(max(found) + 1 if found else 0)
+    conv2 = sd.get('layer1.0.conv2.weight')
+    shape = tuple(conv2.shape[:2]) if conv2 is not None and conv2.ndim == 4 else None
+    return tuple(blocks), 'layer1.0.conv3.weight' in sd, shape
+
+
+def expected_layout(arch):
+    depth, mode, group_width = ARCHS[arch]
+    conv2 = (CARDINALITY * group_width, group_width) if mode == 'resnext' else (64, 64)
+    return tuple(BLOCKS[depth]), depth in BOTTLENECK_DEPTHS, conv2
+
+
+def infer_arch(sd, path):
+    """The architecture (ARCHS) whose layout the state dict has; ConversionError listing the
+    candidates when several fit, or the supported ones when none does."""
+    blocks, bottleneck, conv2 = layout(sd)
+    fits = [a for a in sorted(ARCHS) if expected_layout(a)[:2] == (blocks, bottleneck)
+            and (conv2 is None or expected_layout(a)[2] == conv2)]
+    if len(fits) == 1:
+        return fits[0]
+    found = 'blocks per stage {}, {}, layer1.0.conv2 {}'.format(
+        '-'.join(map(str, blocks)), 'bottleneck' if bottleneck else 'basic blocks',
+        'x'.join(map(str, conv2)) if conv2 else 'absent')
+    if fits:
+        raise ConversionError('{}: could be {} ({}); pass --arch'.format(path, ' or '.join(fits), found))
+    raise ConversionError('{}: not a supported architecture ({}); supported: {}'.format(
+        path, found, ', '.join(sorted(ARCHS))))
 
 
 def first_line(error):
@@ -151,26 +217,46 @@ def check_shapes(weights, shapes, path):
             wrong + ['no value for ' + k for k in missing] + ['not in the model: ' + k for k in extra])))
 
 
-def main(argv=None):
+def get_args_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('input', help='PyTorch state dict (.pth)')
+    p.add_argument('input', help='PyTorch state dict or checkpoint (.pth, .pth.tar, .ckpt) or .safetensors')
     p.add_argument('output', help='.npz to write')
-    p.add_argument('--arch', required=True, choices=sorted(ARCHS), help='the architecture of INPUT')
+    p.add_argument('--arch', choices=sorted(ARCHS), help='the architecture of INPUT (default: found from its '
+                   'tensors\' names and shapes)')
+    g = p.add_argument_group('evaluation transform recorded in OUTPUT (see lib/transform.py)')
+    g.add_argument('--eval-transform', default='torchvision', choices=tr.KINDS, help='torchvision: Resize of the '
+                   'shorter side with Pillow, then CenterCrop, as the weights were measured; toolkit: this '
+                   'toolkit\'s crop (default: %(default)s)')
+    g.add_argument('--resize', type=int, default=tr.TORCHVISION.resize, help='shorter side before the crop '
+                   '(default: %(default)s)')
+    g.add_argument('--crop', type=int, default=tr.TORCHVISION.crop, help='(default: %(default)s)')
+    g.add_argument('--interpolation', default=tr.TORCHVISION.interpolation, choices=tr.INTERPOLATIONS,
+                   help='(default: %(default)s)')
+    return p
+
+
+def main(argv=None):
+    p = get_args_parser()
     args = p.parse_args(argv)
-    depth, mode, group_width = ARCHS[args.arch]
     start = time.time()
     try:
+        transform = tr.Transform(args.eval_transform, args.resize, args.crop, args.interpolation)
+        tr.check(transform, '--resize/--crop')
         check_writable(args.output, 'OUTPUT')
-        weights = convert(load_state_dict(args.input), depth, args.input)   # the loaded dict is consumed
+        state_dict = load_state_dict(args.input)
+        arch = args.arch or infer_arch(state_dict, args.input)
+        depth, mode, group_width = ARCHS[arch]
+        weights = convert(state_dict, depth, args.input)   # the loaded dict is consumed
         check_shapes(weights, model_shapes(depth, mode, group_width, len(weights['linear/b'])), args.input)
-        write_npz(args.output, weights)
+        write_npz(args.output, dict(weights, **tr.npz_entry(transform)))
     except (ConversionError, InputError, OSError) as e:
         print('error: {}'.format(e), file=sys.stderr)
         return 1
-    n = sum(v.size for v in weights.values() if not v.dtype == np.int64)
-    print('Converted {} ({} arrays, {:,} values, {} classes) to {} in {:.1f} s; load it with '
-          'imagenet-resnet.py -d {} --mode {}{} --load {}'.format(
-              args.input, len(weights), n, len(weights['linear/b']), args.output, time.time() - start, depth, mode,
+    n = sum(v.size for v in weights.values())
+    print('Converted {} ({}{}, {} arrays, {:,} values, {} classes) to {} in {:.1f} s; evaluation transform: {}. '
+          'Load it with imagenet-resnet.py -d {} --mode {}{} --load {}'.format(
+              args.input, arch, '' if args.arch else ', found from its shapes', len(weights), n,
+              len(weights['linear/b']), args.output, time.time() - start, transform.describe(), depth, mode,
               ' --group-width {}'.format(group_width) if mode == 'resnext' else '', args.output))
     return 0
 
