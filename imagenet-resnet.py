@@ -180,7 +180,7 @@ class Run:
     base_lr: float
     workers: int
     load: str | None                # --load resolved to a checkpoint prefix or .npz
-    transform: object               # lib.transform.Transform of evaluation images
+    transform: object               # lib.transform.Transform of evaluation images (.at_size(image size))
 
     @property
     def is_chief(self):
@@ -216,7 +216,7 @@ def make_run(args):
                base_lr=args.lr if args.lr is not None else 0.1 * global_batch / 256.,
                workers=args.workers if args.workers is not None else len(os.sched_getaffinity(0)),
                load=load, transform=choose_transform(     # a run's own record (resuming) is in its logdir
-                   args.eval_transform, load or (logdir and os.path.join(logdir, 'model')), args.image_size))
+                   args.eval_transform, load or (logdir and os.path.join(logdir, 'model'))))
 
 
 def default_logdir(args, data_root):
@@ -347,7 +347,7 @@ def evaluate(run):
     meta.check_complete(['val'], fmt=a.format)
     files = meta.file_list('val')
     decode = image_decoder(run, False)
-    logger.info('Evaluation transform: ' + run.transform.describe())
+    logger.info('Evaluation transform: ' + run.transform.at_size(run.args.image_size).describe())
     views = getattr(decode, 'views', 1)
     ds = wd.get_eval_dataflow(run.data, 'val', max(64 * run.towers // views, 1), decode, parallel=run.workers,
                               with_index=True, fmt=a.format)
@@ -371,7 +371,7 @@ def predict(run):
     num_classes = ckpt.read_num_classes(run.load)
     names = wd.class_names(num_classes, run.data, warn=bool(run.args.data))
     decode = image_decoder(run, False)
-    logger.info('Evaluation transform: ' + run.transform.describe())
+    logger.info('Evaluation transform: ' + run.transform.at_size(run.args.image_size).describe())
     pred = inference.inference_predictor(PredictConfig(
         model=make_model(run, num_classes), session_init=weights(run),
         session_creator=session_creator(run), input_names=[INPUT], output_names=[PROB]))
@@ -394,8 +394,9 @@ def export(run):
     a = run.args
     config = PredictConfig(model=make_model(run, ckpt.read_num_classes(run.load)),
                            session_init=weights(run), input_names=[INPUT], output_names=[PROB])
-    note = dict(json.loads(run.transform.to_json()), description='uint8 BGR [N, {s}, {s}, 3] made by {}'.format(
-        run.transform.describe(), s=a.image_size))
+    t = run.transform.at_size(a.image_size)
+    note = dict(json.loads(t.to_json()), description='uint8 BGR [N, {s}, {s}, 3] made by {}'.format(
+        t.describe(), s=a.image_size))
     try:
         saved, onnx_path = export_model(config, a.export, preprocessing=note)
     except TooLargeToFreeze as e:

@@ -14,6 +14,9 @@ Pipelines:
                     message per image (tensorpack's ImageNet example)
   tf.data (train)   the same augmentations per image with tf.data (decode_and_crop_jpeg), batched
   ours / original / tf.data (val): shorter side to 256, centre 224; ours crops before resizing
+  torchvision (val) the torchvision transform that converted weights record (lib/transform.py):
+                    Pillow decode, Resize(256) (none for these images: their shorter side is 256),
+                    CenterCrop(224); also on ImageNet-sized JPEGs (shorter side 375) beside ours
 """
 import argparse
 import glob
@@ -33,8 +36,9 @@ BATCH = 32
 SIZE = 224
 
 
-def make_images(root, n):
-    """A WebVision-layout root of n JPEGs (shorter side 256) from the demo set's photos."""
+def make_images(root, n, short=256):
+    """A WebVision-layout root of n JPEGs (shorter side ``short``) from the demo set's photos."""
+    import cv2
     import numpy as np
     from lib import demo
     rng = np.random.RandomState(0)
@@ -45,6 +49,9 @@ def make_images(root, n):
     for i in range(n):
         label = i % len(sources)
         im = demo._random_crop(sources[label][1], rng)
+        if short != demo.SHORT_SIDE:
+            f = short / min(im.shape[:2])
+            im = cv2.resize(im, (int(round(im.shape[1] * f)), int(round(im.shape[0] * f))), interpolation=cv2.INTER_CUBIC)
         demo._write_jpeg(os.path.join(root, 'train', 'x', '{:05d}.jpg'.format(i)), im)
         os.link(os.path.join(root, 'train', 'x', '{:05d}.jpg'.format(i)), os.path.join(root, 'val', '{:05d}.jpg'.format(i)))
         train.append('x/{:05d}.jpg {}'.format(i, label))
@@ -104,10 +111,10 @@ def original_train(root, workers):
     return _rate(iter(ds), len(files))
 
 
-def ours_val(root, workers):
+def ours_val(root, workers, transform=None):
     import webvision_dataset as wd
     from lib.decode import decoder
-    ds = wd.get_eval_dataflow(root, 'val', BATCH, decoder(False, SIZE), parallel=workers)
+    ds = wd.get_eval_dataflow(root, 'val', BATCH, decoder(False, SIZE, transform=transform), parallel=workers)
     ds.reset_state()
     return _rate(iter(ds), len(wd.WebVisionMeta(root).file_list('val')) - 4 * BATCH)
 
@@ -180,7 +187,14 @@ KINDS = {
     'ceiling': ceiling, 'ours-train': ours_train, 'original-train': original_train,
     'tfdata-train': lambda root, w: tfdata(root, w, True),
     'ours-val': ours_val, 'original-val': original_val, 'tfdata-val': lambda root, w: tfdata(root, w, False),
+    'torchvision-val': lambda root, w: ours_val(root, w, _torchvision()),
 }
+LARGE = ('ours-val', 'torchvision-val')      # measured again on the shorter-side-375 root
+
+
+def _torchvision():
+    from lib.transform import TORCHVISION
+    return TORCHVISION
 
 
 def _worker(kind, root, workers):
@@ -223,7 +237,9 @@ def main():
     tmp = tempfile.mkdtemp(prefix='bench-images-')
     try:
         make_images(tmp, args.images)
+        make_images(tmp + '/375', args.images // 2, short=375)
         r = {k: measure(k, tmp, args.workers, args.repeats) for k in KINDS}
+        r.update({k + '-375': measure(k, tmp + '/375', args.workers, args.repeats) for k in LARGE})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     unit, w = 'images/s', args.workers
@@ -236,6 +252,10 @@ def main():
                note='fraction of the plain-decode ceiling'),
         figure('val DataFlow, {} threads'.format(w), unit, r['ours-val'], 'tf.data, same preprocessing', r['tfdata-val']),
         figure('val DataFlow, {} threads'.format(w), unit, r['ours-val'], 'original DataFlow', r['original-val']),
+        figure('val DataFlow, torchvision transform, {} threads'.format(w), unit, r['torchvision-val'],
+               'toolkit transform', r['ours-val'], note='shorter side 256: no resize in either'),
+        figure('val DataFlow, torchvision transform, {} threads'.format(w), unit, r['torchvision-val-375'],
+               'toolkit transform', r['ours-val-375'], note='ImageNet-sized JPEGs, shorter side 375'),
     ]
     report(__file__, rows, extra={'images': '{} JPEGs of shorter side 256, batch {}, crop {}'.format(args.images, BATCH, SIZE)})
     return 0

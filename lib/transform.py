@@ -144,11 +144,10 @@ def read_transform(weights_path):
     return from_json(data.decode('utf-8', 'replace'), path)
 
 
-def choose(flag, weights_path, image_size):
+def choose(flag, weights_path):
     """The evaluation transform for ``--eval-transform flag`` (auto: the one recorded with the
-    weights, else toolkit) at this input size."""
-    t = BY_NAME[flag] if flag != 'auto' else (weights_path and read_transform(weights_path)) or TOOLKIT
-    return t.at_size(image_size)
+    weights, else toolkit), at the size it was recorded for (see Transform.at_size)."""
+    return BY_NAME[flag] if flag != 'auto' else (weights_path and read_transform(weights_path)) or TOOLKIT
 
 
 def add_transform_arg(group):

@@ -206,6 +206,20 @@ def test_finetune_drops_the_head_and_can_freeze_the_trunk(demo_root, trained_run
     assert np.abs(after['linear/W'] - before['linear/W']).max() > 1e-3      # a new head, trained
 
 
+def test_finetuning_converted_weights_validates_and_evaluates_with_their_transform(demo_root, trained_run, tmp_path):
+    from lib import transform as tr
+    npz, logdir = str(tmp_path / 'converted.npz'), str(tmp_path / 'ft')
+    np.savez(npz, **read_weights(trained_run), **tr.npz_entry(tr.TORCHVISION))       # as convert_torch.py writes
+    run_driver(*SMALL, '--data', demo_root, '--logdir', logdir, '--load', npz, '--finetune', '--epochs', 1,
+               '--steps-per-epoch', 2)
+    assert tr.read_transform(os.path.join(logdir, 'model-2')) == tr.TORCHVISION     # recorded in the run
+    with open(os.path.join(logdir, 'stats.json')) as f:
+        assert 'val-error-top1' in json.load(f)[-1]                              # validated with it
+    proc = run_driver(*SMALL, '--data', demo_root, '--eval', '--load', logdir, '--predictions', tmp_path / 'p.json')
+    assert 'Evaluation transform: torchvision: Resize(73) of the shorter side' in proc.stdout + proc.stderr  # 64 x 256/224
+    assert 'Top1 Error' in proc.stdout
+
+
 def test_export_gives_the_drivers_probabilities(demo_root, trained_run, tmp_path):
     import cv2
     import onnxruntime
@@ -232,6 +246,12 @@ def test_export_gives_the_drivers_probabilities(demo_root, trained_run, tmp_path
         assert set(sig.inputs) == {'input'} and set(sig.outputs) == {'prob'}
         saved = sess.run(sig.outputs['prob'].name, {sig.inputs['input'].name: images})
     assert driver.shape == (3, 12)
+    with open(os.path.join(out, 'saved_model', 'assets.extra', 'preprocessing.json')) as f:
+        note = json.load(f)
+    assert note['kind'] == 'toolkit' and note['description'].startswith('uint8 BGR [N, 64, 64, 3] made by toolkit')
+    import onnx as onnx_lib
+    meta = {p.key: p.value for p in onnx_lib.load(os.path.join(out, 'model.onnx')).metadata_props}
+    assert json.loads(meta['preprocessing']) == note
     np.testing.assert_allclose(onnx, driver, atol=1e-5)
     np.testing.assert_allclose(saved, driver, atol=1e-5)
 

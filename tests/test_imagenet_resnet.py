@@ -4,6 +4,7 @@ import dataclasses
 import importlib.util
 import os
 
+import numpy as np
 import pytest
 
 from conftest import DRIVER
@@ -26,10 +27,10 @@ def test_every_flag_sits_in_a_named_group(driver):
     groups = {g.title: [a.option_strings[-1] for a in g._group_actions] for g in parser._action_groups}
     assert groups.pop('options') == ['--help']          # argparse's own group holds nothing of ours
     flags = [f for fs in groups.values() for f in fs]
-    assert len(flags) == len(set(flags)) == 55 and '--max-bad-fraction' in groups['bad input']
+    assert len(flags) == len(set(flags)) == 57 and '--max-bad-fraction' in groups['bad input']
     recipe = next(fs for title, fs in groups.items() if title.startswith('recipe'))
     assert {'--mixup', '--cutmix', '--loss', '--ema', '--sample-loss', '--lr-schedule'} <= set(recipe)
-    assert groups['evaluation'] == ['--tta', '--save-probs', '--no-ema']
+    assert groups['evaluation'] == ['--tta', '--save-probs', '--no-ema', '--topk', '--eval-transform']
     assert groups['what to do (default: train)'] == ['--eval', '--predict', '--export', '--fake']
 
 
@@ -57,7 +58,8 @@ def test_run_is_derived_once_and_frozen(driver, tmp_path):
     assert run.data_format == 'NHWC' and run.is_chief and run.shard is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         run.base_lr = 1.
-    run = driver.make_run(parse(driver, '--export', tmp_path, '--load', 'x', '--data-format', 'NCHW',
+    np.savez(str(tmp_path / 'x.npz'), **{'linear/b': np.zeros(3, np.float32)})
+    run = driver.make_run(parse(driver, '--export', tmp_path, '--load', tmp_path / 'x.npz', '--data-format', 'NCHW',
                                 '--mode', 'resnext', '-d', 50, '--group-width', 8, '--lr', 0.3))
     assert run.data_format == 'NHWC' and run.logdir is None and run.base_lr == 0.3    # exports run anywhere
     run = driver.make_run(parse(driver, '--fake', '--mode', 'resnext', '-d', 101, '--group-width', 48,
@@ -70,3 +72,31 @@ def test_model_options_are_given_at_construction(driver):
     model = driver.make_model(run, 12)
     assert (model.num_classes, model.image_size, model.trunk_lr_mult) == (12, 96, 0.1)
     assert not model.color_augment and not model.float16_loss_scaling      # --fake: no augmentation, CPU
+
+
+def test_the_evaluation_transform_comes_with_the_weights_unless_a_flag_says(driver, tmp_path, monkeypatch):
+    from lib import transform as tr
+    npz = str(tmp_path / 'tv.npz')
+    np.savez(npz, **{'linear/b': np.zeros(3, np.float32)}, **tr.npz_entry(tr.TORCHVISION))
+    run = driver.make_run(parse(driver, '--predict', 'a.jpg', '--load', npz, '--image-size', 112))
+    assert run.load == npz and run.transform == tr.TORCHVISION
+    assert run.transform.at_size(112) == tr.Transform('torchvision', resize=128, crop=112)
+    run = driver.make_run(parse(driver, '--predict', 'a.jpg', '--load', npz, '--eval-transform', 'toolkit'))
+    assert run.transform == tr.TOOLKIT
+    logdir = tmp_path / 'run'                                  # resuming a fine-tuned run without --load
+    logdir.mkdir()
+    tr.write_record(str(logdir), tr.TORCHVISION)
+    run = driver.make_run(parse(driver, '--fake', '--logdir', logdir))
+    assert run.transform == tr.TORCHVISION
+    with pytest.raises(driver.ckpt.WeightsError, match='nothere.npz: no such file'):
+        driver.make_run(parse(driver, '--predict', 'a.jpg', '--load', tmp_path / 'nothere.npz'))
+
+
+def test_predict_without_data_takes_the_names_of_the_built_demo_set(driver, tmp_path, monkeypatch):
+    import lib.demo
+    npz = str(tmp_path / 'w.npz')
+    np.savez(npz, **{'linear/b': np.zeros(3, np.float32)})
+    monkeypatch.setattr(lib.demo, 'built_demo_root', lambda: '/demo/root')
+    assert driver.make_run(parse(driver, '--predict', 'a.jpg', '--load', npz)).data == '/demo/root'
+    monkeypatch.setattr(lib.demo, 'built_demo_root', lambda: None)          # never built: no names to take
+    assert driver.make_run(parse(driver, '--predict', 'a.jpg', '--load', npz)).data is None

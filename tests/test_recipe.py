@@ -31,6 +31,7 @@ def parse(*flags, eval_=False):
     (['--tta', 'flip'], '--tta only applies with --eval'),
     (['--save-probs', 'p.npy'], '--save-probs only applies with --eval'),
     (['--no-ema'], '--no-ema only applies with --eval, --predict or --export'),
+    (['--topk', '3'], '--topk only applies with --predict'),
 ])
 def test_bad_or_misplaced_flags_are_refused_by_name(flags, message):
     with pytest.raises(RecipeError, match=message):
@@ -45,6 +46,10 @@ def test_training_flags_are_refused_with_eval_and_eval_flags_checked():
     with pytest.raises(RecipeError, match='ending in .npy'):
         check_recipe(parse('--save-probs', 'p.bin', eval_=True))
     check_recipe(parse('--tta', 'crops10', '--save-probs', 'p.npy', '--no-ema', eval_=True))
+    predict = parse('--topk', '0')
+    predict.predict = ['a.jpg']
+    with pytest.raises(RecipeError, match='--topk must be positive, got 0'):
+        check_recipe(predict)
 
 
 def test_recipe_takes_the_papers_defaults_and_the_mixing_end_in_steps():

@@ -112,14 +112,14 @@ def test_the_record_round_trips_through_an_npz_and_a_run_folder(tmp_path):
     assert tr.read_transform(path) == t
     np.savez(str(tmp_path / 'plain.npz'), **{'linear/b': np.zeros(3, np.float32)})
     assert tr.read_transform(str(tmp_path / 'plain.npz')) is None
-    assert tr.choose('auto', str(tmp_path / 'plain.npz'), 224) == tr.TOOLKIT
+    assert tr.choose('auto', str(tmp_path / 'plain.npz')) == tr.TOOLKIT
     run = tmp_path / 'run'
     run.mkdir()
     assert tr.read_transform(str(run / 'model-10')) is None
     tr.write_record(str(run), t)
     assert tr.read_transform(str(run / 'model-10')) == t
-    assert tr.choose('auto', str(run / 'model-10'), 224) == t.at_size(224) and t.at_size(224).resize == 248
-    assert tr.choose('toolkit', str(run / 'model-10'), 112) == tr.TOOLKIT.at_size(112)
+    assert tr.choose('auto', str(run / 'model-10')) == t and t.at_size(224).resize == 248
+    assert tr.choose('toolkit', str(run / 'model-10')) == tr.TOOLKIT
 
 
 @pytest.mark.parametrize('record, message', [
