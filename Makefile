@@ -24,8 +24,8 @@ $(STAMP): requirements.txt requirements-gpu.txt requirements-common.txt requirem
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# Train, predict the test root, write its CodaLab submission and the curves, then print the
-# validation errors (last, so that they end the output).
+# Train, predict the test root, write its CodaLab submission and the curves, name the classes of
+# two images, then print the validation errors (last, so that they end the output).
 demo: venv
 	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --lr 0.05 --epochs 8 --steps-per-epoch 40 --logdir $(DEMO_RUN)
 	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --data $(DEMO_TEST) --eval --load $(DEMO_RUN) \
@@ -33,6 +33,8 @@ demo: venv
 	$(PY) utils/json2sub.py --predictions $(DEMO_RUN)/test-predictions.json \
 		--test-list $(DEMO_TEST)/meta/val.txt --out $(DEMO_RUN)/submission.txt --zip
 	$(PY) utils/plot_log.py $(DEMO_RUN)
+	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --load $(DEMO_RUN) --topk 3 \
+		--predict data/webvision-demo/val/val_00_000.jpg data/webvision-demo/val/val_02_000.jpg
 	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --eval --load $(DEMO_RUN)
 
 test: venv

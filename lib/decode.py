@@ -260,7 +260,12 @@ class TTADecoder(CenterCropDecoder):
 
 def pil_rgb(data, max_pixels=MAX_IMAGE_PIXELS):
     """The image as torchvision's ImageFolder loads it: Pillow's ``convert('RGB')`` (alpha dropped,
-    grey repeated, EXIF orientation not applied); Refused with the reason for what Pillow cannot read."""
+    grey repeated, EXIF orientation not applied); Refused with the reason for what Pillow cannot read.
+    A plain JPEG (YCbCr, grey or RGB) is decoded by simplejpeg instead: the same libjpeg-turbo with
+    the same settings (accurate DCT, fancy upsampling), so the same pixels, in less time."""
+    rgb = _plain_jpeg_rgb(data, max_pixels)
+    if rgb is not None:
+        return PIL.Image.fromarray(rgb)
     try:
         im = PIL.Image.open(io.BytesIO(data))
     except Exception:       # noqa: BLE001  (Pillow's plugins raise many types on garbage)
@@ -274,12 +279,37 @@ def pil_rgb(data, max_pixels=MAX_IMAGE_PIXELS):
         raise Refused('decoding failed: {}'.format(e)) from None
 
 
+def _plain_jpeg_rgb(data, max_pixels):
+    """RGB uint8 of a JPEG simplejpeg decodes exactly as Pillow would, else None (Pillow decides)."""
+    if data[:2] != b'\xff\xd8':
+        return None
+    try:
+        h, w, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+        if colorspace not in ('YCbCr', 'Gray', 'RGB'):
+            return None
+        reason = too_large((h, w), max_pixels)
+        if reason:
+            raise Refused(reason)
+        return simplejpeg.decode_jpeg(data, colorspace='RGB', fastdct=False, fastupsample=False)
+    except ValueError:      # not a JPEG after all, or damaged: Pillow gives the answer and the reason
+        return None
+
+
+def resized_size(size, w, h):
+    """torchvision's _compute_resized_output_size for an int: (width, height) with the shorter side
+    ``size`` and the longer one int(size x long / short)."""
+    short, long = (w, h) if w <= h else (h, w)
+    new_short, new_long = size, int(size * long / short)
+    return (new_short, new_long) if w <= h else (new_long, new_short)
+
+
 class TorchvisionDecoder:
     """torchvision's evaluation transform in Pillow, as its source does it: Resize(resize) of the
-    shorter side (the longer one int(resize x long / short); no resize when that is the image's size;
-    Pillow's filter, which antialiases), then CenterCrop(crop) (offsets rounded, zero padding where
-    the image is smaller). TTA views as TTADecoder's, made the same way (crops10 is TenCrop).
-    Returns (BGR uint8 image or [views, ...], None) or (None, reason)."""
+    shorter side (see resized_size; no resize when that is the image's size; Pillow's filter, which
+    antialiases), then CenterCrop(crop) (offsets rounded, zero padding where the image is smaller).
+    Only the crop's part is resized (Pillow's ``box``: the same filter at the same positions, 1.7x
+    faster; a rare pixel differs by 1 in rounding). TTA views as TTADecoder's, made the same way
+    (crops10 is TenCrop). Returns (BGR uint8 image or [views, ...], None) or (None, reason)."""
     FILTERS = {'bilinear': PIL.Image.BILINEAR, 'bicubic': PIL.Image.BICUBIC}
 
     def __init__(self, transform, tta='none', max_pixels=MAX_IMAGE_PIXELS):
@@ -295,25 +325,30 @@ class TorchvisionDecoder:
             return None, str(e)
         crop = self.t.crop
         if self.tta == 'scales':
-            views = [self.center_crop(self.resize(im, s * self.t.resize // 256), crop) for s in TTADecoder.SCALES]
-        else:
+            views = [self.resized_crop(im, s * self.t.resize // 256, crop) for s in TTADecoder.SCALES]
+        elif self.tta == 'crops10':
             im = self.resize(im, self.t.resize)
-            views = [self.center_crop(im, crop)]
+            views = self.five_crop(im, crop) + self.five_crop(im.transpose(PIL.Image.FLIP_LEFT_RIGHT), crop)
+        else:
+            views = [self.resized_crop(im, self.t.resize, crop)]
             if self.tta == 'flip':
                 views.append(views[0].transpose(PIL.Image.FLIP_LEFT_RIGHT))
-            elif self.tta == 'crops10':
-                views = self.five_crop(im, crop) + self.five_crop(im.transpose(PIL.Image.FLIP_LEFT_RIGHT), crop)
-        out = [np.asarray(v)[:, :, ::-1] for v in views]        # RGB -> BGR, the model's order
-        return (np.ascontiguousarray(out[0]) if self.tta == 'none' else np.stack(out)), None
+        out = [cv2.cvtColor(np.asarray(v), cv2.COLOR_RGB2BGR) for v in views]     # the model's order
+        return (out[0] if self.tta == 'none' else np.stack(out)), None
 
     def resize(self, im, size):
-        w, h = im.size
-        short, long = (w, h) if w <= h else (h, w)
-        new_short, new_long = size, int(size * long / short)
-        new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
-        if (new_w, new_h) == (w, h):
-            return im
-        return im.resize((new_w, new_h), self.FILTERS[self.t.interpolation])
+        new = resized_size(size, *im.size)
+        return im if new == im.size else im.resize(new, self.FILTERS[self.t.interpolation])
+
+    def resized_crop(self, im, size, crop):
+        """center_crop(resize(im, size), crop), resizing only the crop's part when no padding is needed."""
+        (w, h), (new_w, new_h) = im.size, resized_size(size, *im.size)
+        if (new_w, new_h) == (w, h) or crop > new_w or crop > new_h:
+            return self.center_crop(self.resize(im, size), crop)
+        top, left = int(round((new_h - crop) / 2.)), int(round((new_w - crop) / 2.))
+        sx, sy = w / new_w, h / new_h
+        box = (left * sx, top * sy, (left + crop) * sx, (top + crop) * sy)
+        return im.resize((crop, crop), self.FILTERS[self.t.interpolation], box=box)
 
     @staticmethod
     def center_crop(im, size):
