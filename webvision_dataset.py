@@ -32,7 +32,7 @@ from lib.constants import SOURCES, SPLITS
 from lib.decode import decode_full, read_image_file
 from lib.bad_images import BAD_IMAGES_EXIT, BadImageGuard, BadImageLog, TooManyBadImages
 from lib.errors import DataError
-from lib.lists import LIST_NAME, iter_labelled, read_synset_words, read_synsets
+from lib.lists import LIST_NAME, display_names, fallback_names, iter_labelled, read_synset_words, read_synsets
 from lib.memory import release_free_memory
 from lib.process import Owner, exit_with_parent
 
@@ -435,3 +435,16 @@ class FakeImageData(DataFlow):
     def __iter__(self):
         while True:
             yield self.dp
+
+
+def class_names(num_classes, root, warn=True):
+    """'synset name' per class: from ``root``'s meta when its class count matches, else ImageNet's
+    for 1,000 classes, else "class N"; ``warn``: say why the root's names were not used."""
+    if root:
+        meta = WebVisionMeta(root)
+        if meta.num_classes == num_classes:
+            return display_names(meta.synsets, meta.names())
+        if warn:
+            logger.warn('{} has {} classes but the model {}; not using its names'.format(
+                root, meta.num_classes, num_classes))
+    return fallback_names(num_classes)
