@@ -1,4 +1,4 @@
-# make demo   set up .venv and train + evaluate a small ResNet on the embedded demo set
+# make demo   set up .venv, train + evaluate a small ResNet on the embedded demo set, write its report
 # make test   set up .venv and run the test suite (all of it: what CI runs)
 # make test-fast  the in-process unit tests only (no fresh processes, no deep graphs), under 2 minutes
 # make bench  set up .venv, run every benchmark in bench/, write bench/results/bench.{md,json}
@@ -25,7 +25,7 @@ $(STAMP): requirements.txt requirements-gpu.txt requirements-common.txt requirem
 	@touch $@
 
 # Train, predict the test root, write its CodaLab submission and the curves, name the classes of
-# two images, then print the validation errors (last, so that they end the output).
+# two images, print the validation errors, and write the report page (its path ends the output).
 demo: venv
 	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --lr 0.05 --epochs 8 --steps-per-epoch 40 --logdir $(DEMO_RUN)
 	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --data $(DEMO_TEST) --eval --load $(DEMO_RUN) \
@@ -35,7 +35,9 @@ demo: venv
 	$(PY) utils/plot_log.py $(DEMO_RUN)
 	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --load $(DEMO_RUN) --topk 3 \
 		--predict data/webvision-demo/val/val_00_000.jpg data/webvision-demo/val/val_02_000.jpg
-	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --eval --load $(DEMO_RUN)
+	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --eval --load $(DEMO_RUN) --predictions $(DEMO_RUN)/val-predictions.json
+	$(PY) utils/report.py --predictions $(DEMO_RUN)/val-predictions.json --labels data/webvision-demo/meta/val.txt \
+		--logdir $(DEMO_RUN) --out $(DEMO_RUN)/report.html
 
 test: venv
 	$(PY) -m pytest -q tests

@@ -5,4 +5,4 @@ need no TensorFlow (``TF_FREE`` below) never import it, so that the scoring and 
 in a fraction of a second; tests/test_architecture.py checks both rules.
 """
 TF_FREE = ('cli', 'constants', 'decode', 'demo', 'errors', 'fileio', 'lists', 'memory', 'metric', 'noisy_labels',
-           'predictions', 'probs', 'process', 'recipe', 'sample_loss', 'stats', 'transform')
+           'plots', 'predictions', 'probs', 'process', 'recipe', 'sample_loss', 'scoring', 'stats', 'transform')
