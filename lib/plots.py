@@ -74,6 +74,26 @@ def scatter_figure(x, y, xlabel, ylabel, title, log_x=False):
     return fig
 
 
+def reliability_figure(centres, accuracy, confidence, counts, ece):
+    """Accuracy against confidence per bin of top-1 probability, and the images per bin."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=90)
+    ax.bar(centres, accuracy, width=0.09, alpha=0.6, label='accuracy')
+    ax.plot(confidence, accuracy, 'C1o', label='at the mean confidence')
+    ax.plot([0, 1], [0, 1], 'k:', label='calibrated')
+    for x, n in zip(centres, counts):
+        if n:
+            ax.annotate('{:,}'.format(int(n)), (x, 0.02), ha='center', fontsize=7, rotation=90)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel('top-1 probability')
+    ax.set_ylabel('top-1 accuracy')
+    ax.set_title('calibration: expected calibration error {:.2f} %'.format(100 * ece))
+    ax.legend(fontsize='small', loc='upper left')
+    fig.tight_layout()
+    return fig
+
+
 def png_data_uri(fig):
     """The figure as an inline PNG (data URI), and closed."""
     buf = io.BytesIO()

@@ -62,6 +62,29 @@ def confused_pairs(labels, top1, num_classes, k):
     return [(int(ids[i] // num_classes), int(ids[i] % num_classes), int(n[i])) for i in order]
 
 
+def confidence(probs_file, labels, block=2048):
+    """(top-1 probability, whether the top-1 class is the label) per row of a probability matrix
+    (lib.probs.ProbsFile), read block by block."""
+    conf, right = np.empty(len(labels), np.float32), np.empty(len(labels), bool)
+    for start in range(0, len(labels), block):
+        rows = probs_file.rows(start, min(start + block, len(labels)))
+        conf[start:start + len(rows)] = rows.max(axis=1)
+        right[start:start + len(rows)] = rows.argmax(axis=1) == labels[start:start + len(rows)]
+    return conf, right
+
+
+def reliability(conf, right, bins=10):
+    """(bin centres, accuracy per bin, mean confidence per bin, images per bin, expected calibration
+    error): the images binned by top-1 probability in ``bins`` equal-width bins."""
+    which = np.clip((conf * bins).astype(np.int64), 0, bins - 1)
+    n = np.bincount(which, minlength=bins)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        acc = np.bincount(which, weights=right, minlength=bins) / n
+        mean = np.bincount(which, weights=conf, minlength=bins) / n
+    ece = float(np.nansum(n * np.abs(acc - mean)) / max(n.sum(), 1))
+    return (np.arange(bins) + 0.5) / bins, acc, mean, n, ece
+
+
 def worst_classes(counts, err1, k):
     """The ``k`` classes with a top-1 error above 0, highest first (more images first on ties)."""
     have = np.flatnonzero((counts > 0) & (np.nan_to_num(err1) > 0))

@@ -196,3 +196,31 @@ def test_the_page_renders_in_a_real_browser_without_script_errors(tmp_path):
     subprocess.run([browser] + flags + ['--window-size=1280,2400', '--screenshot={}'.format(shot), out.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and shot.stat().st_size > 20000
+
+
+def test_probabilities_give_a_calibration_panel_with_its_error(tmp_path):
+    from lib.probs import probs_writer
+    root, names, labels = make_root(tmp_path)
+    pred, top1 = predict(names, labels, 6, tmp_path)
+    right = top1 == labels
+    probs = str(tmp_path / 'p.npy')
+    with probs_writer(probs, names, 6, list=str(root / 'meta' / 'val.txt')) as m:
+        m[:] = 0.01
+        m[np.arange(len(names)), top1] = np.where(right, 0.95, 0.55)          # sure when right, unsure when wrong
+    centres, acc, conf, n, ece = report.reliability(*report.confidence(report_probs(probs), labels))
+    assert n[9] == right.sum() and n[5] == (~right).sum() and acc[9] == 1 and acc[5] == 0
+    assert ece == pytest.approx((right.sum() * 0.05 + (~right).sum() * 0.55) / len(labels), abs=1e-3)   # float16
+    out = tmp_path / 'report.html'
+    proc = run_report('--predictions', pred, '--labels', root / 'meta' / 'val.txt', '--probs', probs, '--out', out)
+    assert proc.returncode == 0, proc.stderr
+    assert 'expected calibration error {:.2f} %'.format(100 * ece) in out.read_text()
+    other = str(tmp_path / 'other.npy')
+    with probs_writer(other, names[::-1], 6) as m:                              # the same images, another order
+        m[:] = 1. / 6
+    proc = run_report('--predictions', pred, '--labels', root / 'meta' / 'val.txt', '--probs', other, '--out', out)
+    assert proc.returncode == 1 and 'made for another list' in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def report_probs(path):
+    from lib.probs import ProbsFile
+    return ProbsFile(path)

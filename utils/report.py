@@ -2,14 +2,15 @@
 """Writes the analysis report of a model's predictions: one self-contained HTML page to open in a
 browser (nothing is fetched from anywhere; figures and thumbnails are inline).
 
-  utils/report.py --predictions P.json --labels ROOT/meta/val.txt [--logdir RUN] --out DIR/report.html
+  utils/report.py --predictions P.json --labels ROOT/meta/val.txt [--logdir RUN] [--probs P.npy] \
+      --out DIR/report.html
 
 The page has the four errors, the run's command line and newest checkpoint, the training curves
 (with --logdir), a sortable and filterable table with one row per class (id, synset, name, val and
 training images, top-1 and top-5 error, estimated label noise), the most confused class pairs, the
 misclassified val images of the worst classes, and per class: error against training images, and,
 when the run wrote --sample-loss files, against the estimated label noise (DivideMix's split of
-the newest epoch's losses).
+the newest epoch's losses). With --probs, the calibration of the top-1 probability.
 """
 import argparse
 import glob
@@ -26,6 +27,7 @@ from lib.cli import positive_int  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from lib.fileio import check_writable, write_atomic  # noqa: E402
 from lib.lists import read_list  # noqa: E402
+from lib.probs import ProbsFile, check_same_list  # noqa: E402
 from lib.scoring import scored  # noqa: E402
 from lib.stats import read_stats  # noqa: E402
 
@@ -40,6 +42,8 @@ def get_args_parser():
                    'ROOT/meta/LIST)')
     g.add_argument('--train-list', metavar='LIST', help='training list, for the images per class (default: '
                    'train.txt beside --labels, when there)')
+    g.add_argument('--probs', metavar='P.npy', help='the probability matrix of the same list (--eval --save-probs): '
+                   'a calibration panel (accuracy against top-1 probability, expected calibration error)')
     g.add_argument('--logdir', metavar='RUN', help='the run: curves (stats.json), command line (log.log), newest '
                    'checkpoint, per-image losses (sample_loss/)')
     g = p.add_argument_group('output')
@@ -107,6 +111,12 @@ def build(args):
         figures.append(('Top-1 error against estimated label noise per class (epoch {})'.format(epoch),
                         plots.png_data_uri(plots.scatter_figure(noise, err1, 'estimated noise (sample-loss split)',
                                                                 'val top-1 error', 'noisy classes'))))
+    if args.probs:
+        probs = ProbsFile(args.probs)
+        check_same_list([probs], names, args.labels)
+        bins = report.reliability(*report.confidence(probs, labels))
+        figures.append(('Calibration of {}: top-1 accuracy against top-1 probability; expected calibration error '
+                        '{:.2f} %'.format(args.probs, 100 * bins[-1]), plots.png_data_uri(plots.reliability_figure(*bins))))
     about = [('predictions', os.path.abspath(args.predictions)), ('labels', os.path.abspath(args.labels)),
              ('images', '{:,} in {:,} classes'.format(len(labels), num_classes))]
     if args.logdir:
