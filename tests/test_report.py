@@ -175,6 +175,7 @@ def chromium():
     return shutil.which('chromium')
 
 
+@pytest.mark.e2e       # a browser in fresh processes, perhaps installed first
 def test_the_page_renders_in_a_real_browser_without_script_errors(tmp_path):
     browser = chromium()
     root, names, labels = make_root(tmp_path)
