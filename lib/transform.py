@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 import os
+import zipfile
 
 import numpy as np
 
@@ -127,10 +128,15 @@ def write_record(logdir, t):
 def read_transform(weights_path):
     """The Transform recorded with a resolved checkpoint prefix or .npz, or None when none is."""
     if weights_path.endswith('.npz'):
-        with np.load(weights_path, allow_pickle=False) as f:
-            if NPZ_KEY not in f.files:
-                return None
-            data = f[NPZ_KEY]
+        try:
+            with np.load(weights_path, allow_pickle=False) as f:
+                if NPZ_KEY not in f.files:
+                    return None
+                data = f[NPZ_KEY]
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise TransformError('{}: cannot be read as weights ({}); is it damaged or cut short?'.format(
+                weights_path, reason)) from None
         if data.dtype != np.uint8 or data.ndim != 1 or data.size > MAX_RECORD_BYTES:
             raise TransformError('{}: {} is not a transform record'.format(weights_path, NPZ_KEY))
         return from_json(data.tobytes().decode('utf-8', 'replace'), weights_path)

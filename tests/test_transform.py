@@ -155,3 +155,11 @@ def test_an_oversized_or_mistyped_npz_record_is_refused(tmp_path):
 def test_describe_names_the_steps():
     assert 'Resize(256)' in tr.TORCHVISION.describe() and 'CenterCrop(224)' in tr.TORCHVISION.describe()
     assert json.loads(tr.TORCHVISION.to_json())['kind'] == 'torchvision'
+
+
+@pytest.mark.parametrize('content', [b'', b'PK\x03\x04 cut short', b'not a zip at all'])
+def test_a_damaged_npz_is_named_as_weights_that_cannot_be_read(tmp_path, content):
+    path = tmp_path / 'w.npz'
+    path.write_bytes(content)
+    with pytest.raises(tr.TransformError, match=r'w.npz: cannot be read as weights \(.+\); is it damaged'):
+        tr.read_transform(str(path))
