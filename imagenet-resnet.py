@@ -49,8 +49,8 @@ def get_args_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group('what to do (default: train)')
     g.add_argument('--eval', action='store_true', help='evaluate --load on every image of DIR/meta/val.txt')
-    g.add_argument('--predict', nargs='+', metavar='IMAGE', help='print the top-5 classes of each image for --load; '
-        'names from --data\'s meta, or ImageNet\'s for a 1,000-class model')
+    g.add_argument('--predict', nargs='+', metavar='IMAGE', help='print the top classes (--topk) of each image for '
+        '--load; names from --data\'s meta (default: the demo set, if built), or ImageNet\'s for a 1,000-class model')
     g.add_argument('--export', metavar='DIR', help='write --load as DIR/saved_model (TensorFlow SavedModel, signature '
         'serving_default) and DIR/model.onnx: uint8 BGR images [N, size, size, 3] in, class probabilities out')
     g.add_argument('--fake', action='store_true', help='train on random uint8 batches and print images/s: the '
