@@ -225,3 +225,14 @@ def test_probabilities_give_a_calibration_panel_with_its_error(tmp_path):
 def report_probs(path):
     from lib.probs import ProbsFile
     return ProbsFile(path)
+
+
+def test_sample_losses_of_another_list_skip_the_noise_panel_with_a_warning(tmp_path):
+    root, names, labels = make_root(tmp_path)
+    pred, _ = predict(names, labels, 6, tmp_path)
+    run = make_run(tmp_path, 7)                               # losses of a 7-line list, not this one's
+    out = tmp_path / 'report.html'
+    proc = run_report('--predictions', pred, '--labels', root / 'meta' / 'val.txt', '--logdir', run, '--out', out)
+    assert proc.returncode == 0 and '2 figures' in proc.stdout, proc.stderr
+    assert 'warning: no noise panel: ' in proc.stderr and 'epoch-3.npy' in proc.stderr
+    assert 'estimated label noise per class' not in out.read_text()
