@@ -251,5 +251,7 @@ def test_a_damaged_safetensors_file_or_a_checkpoint_without_weights_is_named(tmp
     proc = run_converter(tmp_path / 'c.pth', tmp_path / 'm.npz')
     assert proc.returncode == 1 and "'epoch' holds int, not a tensor (a checkpoint keeps its weights under " \
         "'state_dict' or 'model')" in proc.stderr
+    proc = run_converter(tmp_path / 'nothere.safetensors', tmp_path / 'm.npz')
+    assert proc.returncode == 1 and 'error: {}: no such file'.format(tmp_path / 'nothere.safetensors') in proc.stderr
     proc = run_converter(tmp_path / 'c.pth', tmp_path / 'm.npz', '--crop', 0)
     assert proc.returncode == 1 and 'crop = 0: expected a whole number of pixels' in proc.stderr

@@ -60,6 +60,8 @@ def load_state_dict(path):
     containers; ConversionError naming the file for a damaged file, a non-tensor value or two names
     that become one once DataParallel's "module." prefix is dropped."""
     import torch
+    if not os.path.isfile(path):
+        raise ConversionError('{}: no such file'.format(path))
     sd = read_safetensors(path) if path.endswith('.safetensors') else read_pickled(path)
     if isinstance(sd, dict):
         sd = next((sd[k] for k in WRAPPERS if isinstance(sd.get(k), dict)), sd)
