@@ -120,11 +120,52 @@ def server():
     s.close()
 
 
-def download(url, dest, retries='1', **env_vars):
+def download(url, dest, retries='1', args=(), **env_vars):
     env = dict(os.environ, WEBVISION_MIRROR=url, WEBVISION_RETRIES=retries, WEBVISION_RETRY_WAIT='0',
                WEBVISION_TRAIN_ARCHIVES='2', PYTHON=sys.executable)
     env.update(env_vars)
-    return subprocess.run(['bash', SCRIPT, '--dest', dest], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(['bash', SCRIPT, '--dest', dest] + list(args), capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def webvision1_files():
+    """The 1.0 release's archives: lists in info/ (val too), 256-pixel image folders."""
+    files = webvision_files()
+    info = {k: v for k, v in tarfile_members(files['info.tar']).items()}
+    info['info/val_filelist.txt'] = b'val000000.jpg 1\r\n'
+    info['info/test_filelist.txt'] = b'test000000.jpg\r\n'
+    return {'info.tar': tar_bytes(info),
+            'google_resized_256.tar': tar_bytes({'google/q0001/{:06d}.jpg'.format(i): jpeg(i) for i in range(3)}),
+            'flickr_resized_256.tar': tar_bytes({'flickr/q0002/{:06d}.jpg'.format(i): jpeg(i + 3) for i in range(2)}),
+            'val_images_256.tar': tar_bytes({'val_images_256/val000000.jpg': jpeg(0)}),
+            'test_images_256.tar': tar_bytes({'test_images_256/test000000.jpg': jpeg(1)})}
+
+
+def tarfile_members(data):
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        return {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+
+
+def test_version_1_downloads_its_archives_and_is_prepared_as_1(tmp_path):
+    s = Server(webvision1_files())
+    try:
+        dest = str(tmp_path / 'wv1')
+        proc = download(s.url, dest, args=['--version', '1.0', '--no-flickr'])
+        assert proc.returncode == 0, proc.stderr
+        fetched = {name for method, name, _ in s.requests if method == 'GET'}
+        assert fetched == {'info.tar', 'google_resized_256.tar', 'val_images_256.tar', 'test_images_256.tar'}
+        assert 'WebVision 1.0, 2 classes' in proc.stdout
+        assert 'missing                2 listed images not on disk' in proc.stdout         # the Flickr ones
+        with open(os.path.join(dest, 'meta', 'train.txt')) as f:
+            assert f.read().splitlines() == ['google/q0001/{:06d}.jpg 0'.format(i) for i in range(3)]
+        with open(os.path.join(dest, 'meta', 'val.txt')) as f:
+            assert f.read() == 'val000000.jpg 1\n'
+    finally:
+        s.close()
+    for bad, message in ((['--version', '3.0'], "expected 2.0 or 1.0, got '3.0'"),
+                         (['--no-flickr'], 'only for --version 1.0')):
+        proc = download('http://127.0.0.1:9', str(tmp_path / 'x'), args=bad)
+        assert proc.returncode == 2 and message in proc.stderr
 
 
 def test_dropped_download_is_resumed_by_the_rerun_then_prepared(server, tmp_path):

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Downloads WebVision 2018 into DEST and prepares it (utils/preprocess.py).
+# Downloads WebVision 2.0 (2018, 5,000 classes) or 1.0 (2017, the 1,000 ILSVRC classes, its
+# 256-pixel "resized" release) into DEST and prepares it (utils/preprocess.py).
 #
-#   utils/download.sh [--dest DIR] [--no-prepare]
+#   utils/download.sh [--version 2.0|1.0] [--dest DIR] [--no-prepare] [--no-flickr]
+#
+# 2.0: webvision_train_00..32.tar, info.tar, val_images_resized.tar, val_filelist.txt,
+#      test_images_resized.tar, test_filelist.txt
+# 1.0: info.tar, google_resized_256.tar, flickr_resized_256.tar, val_images_256.tar,
+#      test_images_256.tar; --no-flickr leaves out the Flickr images (mini-WebVision needs only
+#      the Google ones: utils/preprocess.py --subset mini)
 #
 # Resumes partial files (curl -C -; a mirror that ignores HTTP Range gets the file again from
 # zero), retries with back-off (the server reboots every midnight, Zurich time), skips files
@@ -13,7 +20,7 @@
 # Environment: WEBVISION_MIRROR   base address serving every file (default: the official server)
 #              WEBVISION_RETRIES  attempts per file (default 8); WEBVISION_RETRY_WAIT first
 #                                 wait in seconds, doubled each time (default 30, at most 1 hour)
-#              WEBVISION_TRAIN_ARCHIVES  how many train archives (default 33: _00 .. _32)
+#              WEBVISION_TRAIN_ARCHIVES  how many 2.0 train archives (default 33: _00 .. _32)
 #              PYTHON             interpreter for extraction and preparation (default: python3)
 set -euo pipefail
 
@@ -30,19 +37,32 @@ is_count() {
 
 dest=.
 prepare=1
+version=2.0
+flickr=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --dest) dest="${2:?--dest needs a folder}"; shift 2 ;;
+        --version) version="${2:?--version needs 2.0 or 1.0}"; shift 2 ;;
         --no-prepare) prepare=0; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-        *) echo "unknown argument: $1 (expected --dest DIR or --no-prepare)" >&2; exit 2 ;;
+        --no-flickr) flickr=0; shift ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1 (expected --version 2.0|1.0, --dest DIR, --no-prepare or --no-flickr)" >&2; exit 2 ;;
     esac
 done
+case "$version" in
+    2.0|1.0) ;;
+    *) echo "--version: expected 2.0 or 1.0, got '$version'" >&2; exit 2 ;;
+esac
+if [ "$version" = 2.0 ] && [ "$flickr" -eq 0 ]; then
+    echo "--no-flickr: only for --version 1.0 (2.0's train archives hold both crawls)" >&2
+    exit 2
+fi
 
 here="$(cd "$(dirname "$0")" && pwd)"
 python="${PYTHON:-python3}"
 train_base="${WEBVISION_MIRROR:-https://data.vision.ee.ethz.ch/aeirikur/webvision2018}"
 other_base="${WEBVISION_MIRROR:-https://data.vision.ee.ethz.ch/cvl/webvision2018}"
+v1_base="${WEBVISION_MIRROR:-https://data.vision.ee.ethz.ch/cvl/webvision}"
 retries="${WEBVISION_RETRIES:-8}"
 wait_s="${WEBVISION_RETRY_WAIT:-30}"
 n_train="${WEBVISION_TRAIN_ARCHIVES:-33}"
@@ -54,12 +74,19 @@ retries=$((10#$retries)) wait_s=$((10#$wait_s)) n_train=$((10#$n_train))
 mkdir -p "$dest/.done" "$dest/.partial"
 
 files=()
-for ((i = 0; i < n_train; i++)); do
-    files+=("$train_base/$(printf 'webvision_train_%02d.tar' "$i")")
-done
-for f in info.tar val_images_resized.tar val_filelist.txt test_images_resized.tar test_filelist.txt; do
-    files+=("$other_base/$f")
-done
+if [ "$version" = 2.0 ]; then
+    for ((i = 0; i < n_train; i++)); do
+        files+=("$train_base/$(printf 'webvision_train_%02d.tar' "$i")")
+    done
+    for f in info.tar val_images_resized.tar val_filelist.txt test_images_resized.tar test_filelist.txt; do
+        files+=("$other_base/$f")
+    done
+else
+    for f in info.tar google_resized_256.tar flickr_resized_256.tar val_images_256.tar test_images_256.tar; do
+        [ "$f" = flickr_resized_256.tar ] && [ "$flickr" -eq 0 ] && continue
+        files+=("$v1_base/$f")
+    done
+fi
 
 with_retries() {  # with_retries DESCRIPTION COMMAND...: runs COMMAND until it succeeds
     local what="$1" attempt=1 pause="$wait_s"
@@ -169,5 +196,5 @@ if [ "$failed" -gt 0 ]; then
 fi
 echo "all ${#files[@]} files complete in $dest"
 if [ "$prepare" -eq 1 ]; then
-    "$python" "$here/preprocess.py" --root "$dest"
+    "$python" "$here/preprocess.py" --root "$dest" --version "$version"
 fi
