@@ -4,5 +4,5 @@ Nothing here imports the top-level files, ``utils/``, ``bench/`` or ``tests/``. 
 need no TensorFlow (``TF_FREE`` below) never import it, so that the scoring and data tools start
 in a fraction of a second; tests/test_architecture.py checks both rules.
 """
-TF_FREE = ('cli', 'constants', 'decode', 'demo', 'errors', 'fileio', 'lists', 'memory', 'metric', 'noisy_labels',
-           'plots', 'predictions', 'probs', 'process', 'recipe', 'sample_loss', 'scoring', 'stats', 'transform')
+TF_FREE = ('cli', 'constants', 'datacheck', 'decode', 'demo', 'errors', 'fileio', 'layouts', 'lists', 'listscan',
+           'memory', 'metric', 'noisy_labels', 'plots', 'predictions', 'probs', 'process', 'recipe', 'sample_loss', 'scoring', 'stats', 'transform')

@@ -16,7 +16,7 @@ SCRIPT_DIRS = ('utils', 'bench', 'tests')
 TOP_MODULES = {os.path.splitext(f)[0] for f in LIBRARY_TOP}
 MAX_LINES = 450
 TF_FREE_TOOLS = ('eval_score.py', 'json2sub.py', 'preprocess.py', 'plot_log.py', 'make_demo_data.py', 'ensemble.py',
-                 'split_noisy.py', 'report.py')
+                 'split_noisy.py', 'report.py', 'check_data.py', 'prepare_imagenet_val.py')
 
 
 def lib_files():
