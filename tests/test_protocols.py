@@ -220,3 +220,14 @@ def test_checker_catches_the_val_list_of_another_release(trees, tmp_path):
     with open(os.path.join(root, 'meta', 'dataset.json')) as f:
         info = json.load(f)
     assert info['version'] == '2.0'
+
+
+def test_checker_reports_every_kind_of_fault_in_one_run(tmp_path):
+    meta = tmp_path / 'root' / 'meta'
+    meta.mkdir(parents=True)
+    (meta / 'synsets.txt').write_text('n1\nn2\nn1\n')
+    (meta / 'val.txt').write_bytes(b'a.jpg 0\n\xff.jpg 1\n')
+    proc = script('check_data.py', '--root', tmp_path / 'root', check=False)
+    assert proc.returncode == 1 and '2 error(s)' in proc.stdout
+    assert '{}:3: n1 is also line 1'.format(meta / 'synsets.txt') in proc.stdout
+    assert "{}:2: not UTF-8 text: byte b'\\xff'".format(meta / 'val.txt') in proc.stdout

@@ -69,9 +69,14 @@ def run(args, findings):
                 elif name == 'train':
                     findings.notes.append('no meta/train.txt: a test root; its val list is checked')
                 continue
-            reports[name] = datacheck.scan_list(
-                root, name, folder, len(synsets), findings, lookups, sample=args.sample if args.decode == 'sample' else 0,
-                decode_pool=pool if args.decode == 'all' else None, rng=rng)
+            try:
+                reports[name] = datacheck.scan_list(
+                    root, name, folder, len(synsets), findings, lookups,
+                    sample=args.sample if args.decode == 'sample' else 0,
+                    decode_pool=pool if args.decode == 'all' else None, rng=rng)
+            except InputError as e:         # bytes that are not text: the rest of this list is unreadable
+                findings.error('lists', str(e))
+                continue
             lookups.settle()
             datacheck.repeated_lines(reports[name], findings)
             if args.decode == 'sample':
