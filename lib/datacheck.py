@@ -240,7 +240,7 @@ def _present_rows(report, folder, bar=None):
         yield [(ln, os.path.join(folder, n)) for n, ln in zip(names, linenos)]
 
 
-def shared_files(root, train, val, findings, threads=16):
+def shared_files(root, train, val, findings, threads=8):
     """Records training images whose bytes equal a val image's (by size, then the first 4 KB,
     then the whole file's hash); returns how many training files were read."""
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads)

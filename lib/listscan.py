@@ -145,7 +145,7 @@ class Lookups:
     LIST_AT = 16            # names of one folder in a block from which the folder is listed
     CACHED = 256            # folder listings kept
 
-    def __init__(self, threads=16):
+    def __init__(self, threads=8):
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, threads))
         self.known = np.zeros(0, np.int64)          # sorted hashes of the paths looked up
         self.known_present = np.zeros(0, bool)

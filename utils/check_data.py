@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib import datacheck  # noqa: E402
+from lib.cli import positive_int  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from lib.layouts import read_dataset_json  # noqa: E402
 from lib.listscan import Lookups  # noqa: E402
@@ -33,11 +34,11 @@ def get_args_parser():
     p.add_argument('--load', metavar='CKPT', help='a checkpoint or .npz whose class count must match the root\'s')
     p.add_argument('--decode', choices=('sample', 'all', 'none'), default='sample',
                    help='decode a random sample of each list (default), every image, or none')
-    p.add_argument('--sample', type=int, default=500, help='images decoded per list with --decode sample (default 500)')
+    p.add_argument('--sample', type=positive_int, default=500, help='images decoded per list with --decode sample (default 500)')
     p.add_argument('--no-shared', action='store_true', help='skip the search for val images that are also training '
                    'images (it reads every training file whose size a val file has)')
-    p.add_argument('--threads', type=int, default=16, help='parallel file lookups and decodes (default 16)')
-    p.add_argument('--show', type=int, default=20, help='errors printed of each kind (default 20; all are counted)')
+    p.add_argument('--threads', type=positive_int, default=8, help='parallel file lookups and decodes (default 8)')
+    p.add_argument('--show', type=positive_int, default=20, help='errors printed of each kind (default 20; all are counted)')
     p.add_argument('--seed', type=int, default=0, help='of the decoding sample')
     return p
 

@@ -36,6 +36,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lib.cli import positive_int  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from lib.fileio import atomic_path, read_lines  # noqa: E402
 from lib.layouts import LAYOUTS, TRAIN_LISTS, VERSIONS, detect_version, parse_subset, write_dataset_json  # noqa: E402
@@ -56,7 +57,8 @@ def get_args_parser():
     p.add_argument('--subset', help="'mini' (classes 0-49, Google images) or 'classes:FIRST-LAST'; needs --out")
     p.add_argument('--source', choices=('all', 'google', 'flickr'), help='which crawl\'s training images '
                    '(default: google with --subset mini, else all)')
-    p.add_argument('--threads', type=int, default=16, help='parallel file lookups (default 16)')
+    p.add_argument('--threads', type=positive_int, default=8, help='parallel file lookups (default 8; more hide a network file '
+                   'system\'s latency, on a local disk 16 cost 40 %% more time than 1-8)')
     return p
 
 
