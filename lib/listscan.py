@@ -17,6 +17,7 @@ from lib.lists import is_int_text, short
 LEADING_ZERO = re.compile(r' 0[0-9]')     # a label written as 007: rewritten as 7
 ODD_BLANKS = '\t\x0b\x0c\x1c\x1d\x1e\x1f'     # blanks to str.split() besides space and line end
 BLOCK_BYTES = 4 << 20       # read size: about 60,000 WebVision lines
+LISTING_LIMIT = 200000      # entries of a folder listed and kept; a larger one is stat'ed name by name
 STAT_CHUNK = 2048           # paths per thread-pool task: large enough that the pool's overhead is small
 
 
@@ -125,13 +126,21 @@ def _isfiles(paths):
     return [os.path.isfile(p) for p in paths]
 
 
-def _listing(folder):
-    """The names of the regular files in ``folder`` (empty when it is missing or unreadable)."""
+def _listing(folder, limit=None):
+    """The names of the regular files in ``folder`` (empty when it is missing or unreadable), or
+    None when it holds more than ``limit`` entries (a flat folder of millions: stat'ed instead)."""
+    limit = limit or LISTING_LIMIT
     try:
         with os.scandir(folder) as it:
-            return frozenset(e.name for e in it if e.is_file())
+            names = []
+            for e in it:
+                if len(names) >= limit:
+                    return None
+                if e.is_file():
+                    names.append(e.name)
+            return names
     except OSError:
-        return frozenset()
+        return []
 
 
 class Lookups:
@@ -152,6 +161,7 @@ class Lookups:
         self._new = ([], [])
         self._folders = collections.OrderedDict()   # folder -> its files' paths (LRU)
         self._files = set()                         # the paths of the cached folders
+        self._large = set()                         # folders too large to list: stat'ed
         self.stats = self.listings = 0
 
     def __enter__(self):
@@ -183,11 +193,14 @@ class Lookups:
     def _look(self, paths):
         dirs = [p[:p.rfind('/')] for p in paths]
         counts = collections.Counter(dirs)
-        new = [d for d, c in counts.items() if c >= self.LIST_AT and d not in self._folders]
+        new = [d for d, c in counts.items() if c >= self.LIST_AT and d not in self._folders and d not in self._large]
         for d, files in zip(new, self.pool.map(_listing, new)):
+            self.listings += 1
+            if files is None:
+                self._large.add(d)
+                continue
             self._folders[d] = [d + '/' + f for f in files]
             self._files.update(self._folders[d])
-            self.listings += 1
         listed = {d for d in counts if d in self._folders}
         for d in listed:
             self._folders.move_to_end(d)

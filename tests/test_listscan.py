@@ -86,6 +86,20 @@ def test_lookups_find_regular_files_only(tmp_path, list_at):
         assert calls[0] + calls[1] > 0
 
 
+def test_a_folder_too_large_to_list_is_looked_up_file_by_file(tmp_path, monkeypatch):
+    import lib.listscan
+    monkeypatch.setattr(lib.listscan, 'LISTING_LIMIT', 10)
+    folder = tmp_path / 'flat'
+    folder.mkdir()
+    for i in range(30):
+        (folder / '{}.jpg'.format(i)).write_bytes(b'x')
+    names = ['{}.jpg'.format(i) for i in range(40)]
+    with Lookups(threads=2) as lookups:
+        lookups.LIST_AT = 1
+        assert lookups.exist(str(folder), names).tolist() == [True] * 30 + [False] * 10
+        assert lookups.stats == 40 and not lookups._folders              # listed once, then stat'ed
+
+
 def test_lookups_on_many_blocks_match_os_path(tmp_path):
     rng = np.random.RandomState(0)
     folder = tmp_path / 'f'
