@@ -1,6 +1,6 @@
 # make demo   set up .venv, train + evaluate a small ResNet on the embedded demo set, write its report
 # make test   set up .venv and run the test suite (all of it: what CI runs)
-# make test-fast  the in-process unit tests only (no fresh processes, no deep graphs), under 2 minutes
+# make test-fast  the in-process unit tests only (no fresh processes, no deep graphs), about 2.5 minutes
 # make bench  set up .venv, run every benchmark in bench/, write bench/results/bench.{md,json}
 # TF=cpu|gpu  which TensorFlow build (default: gpu where nvidia-smi exists, else cpu)
 PYTHON ?= python3
