@@ -12,7 +12,7 @@ import numpy as np
 from lib.decode import decode_image
 from lib.errors import InputError
 from lib.layouts import CLASSES
-from lib.listscan import is_safe_name, iter_blocks, name_hashes, parse_block, progress_bar
+from lib.listscan import iter_blocks, name_hashes, parse_block, progress_bar, unsafe
 from lib.lists import imagenet_names, read_synsets, short
 
 LISTS = (('train', 'train', True), ('train_google', 'train', True), ('train_flickr', 'train', True),
@@ -109,11 +109,11 @@ def scan_list(root, name, folder, num_classes, findings, lookups, *, sample=0, d
     with progress_bar(path) as bar:
         for first, lines in iter_blocks(path, bar):
             names, labels, linenos, _ = _tolerant(path, first, lines, num_classes, True, findings)
-            unsafe = [k for k, n in enumerate(names) if not is_safe_name(n)]
-            for k in unsafe:
+            bad = unsafe(names)
+            for k in bad:
                 findings.error('names', '{}:{}: {} leaves the image folder'.format(path, linenos[k], short(names[k])))
-            if unsafe:                      # never looked up
-                safe = [k for k in range(len(names)) if k not in set(unsafe)]
+            if bad:                         # never looked up
+                safe = [k for k in range(len(names)) if k not in set(bad)]
                 names, labels, linenos = [names[k] for k in safe], [labels[k] for k in safe], [linenos[k] for k in safe]
             report.hashes.append(name_hashes(names))
             there = lookups.exist(image_dir, names)
@@ -256,11 +256,11 @@ def shared_files(root, train, val, findings, threads=8):
             for block in _present_rows(train, os.path.join(root, 'train'), bar):
                 sizes = [s for chunk in pool.map(_sizes, [[p for _, p in block[j:j + 512]] for j in range(0, len(block), 512)])
                          for s in chunk]
-                candidates = [r for r, s in zip(block, sizes) if s in val_sizes]
-                heads = list(pool.map(lambda r: _digest(r[1], HEAD_BYTES), candidates))
+                candidates = [(r, s) for r, s in zip(block, sizes) if s in val_sizes]
+                heads = list(pool.map(lambda c: _digest(c[0][1], HEAD_BYTES), candidates))
                 read += len(candidates)
-                for (ln, p), head in zip(candidates, heads):
-                    for vln, vp in by_key.get((os.path.getsize(p), head), ()):
+                for ((ln, p), size), head in zip(candidates, heads):
+                    for vln, vp in by_key.get((size, head), ()):
                         if _digest(p) == _digest(vp):
                             findings.error('shared', '{}:{}: {} has the same bytes as {}:{}: {}'.format(
                                 train.path, ln, p, val.path, vln, vp))

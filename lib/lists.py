@@ -29,11 +29,13 @@ def short(value, n=80):
     return text if len(text) <= n else text[:n] + '...'
 
 
-def _bad_line(path, lineno, line):
+def bad_line(path, lineno, line):
+    """The error of a line that is not "name label"."""
     return InputError('{}:{}: expected "name label", got {}'.format(path, lineno, short(line)))
 
 
-def _bad_label(path, lineno, label, limit, what=''):
+def bad_label(path, lineno, label, limit, what=''):
+    """The error of a label outside [0, limit)."""
     return InputError('{}:{}: label {} is outside [0, {}){}'.format(path, lineno, label, limit, what))
 
 
@@ -46,10 +48,10 @@ def iter_labelled(path, num_classes=None):
     for lineno, line in read_lines(path):
         parts = line.rsplit(None, 1)
         if len(parts) != 2 or not is_int_text(parts[1]):
-            raise _bad_line(path, lineno, line)
+            raise bad_line(path, lineno, line)
         label = int(parts[1])
         if not 0 <= label < limit:
-            raise _bad_label(path, lineno, label, limit, what)
+            raise bad_label(path, lineno, label, limit, what)
         yield lineno, parts[0], label
 
 
@@ -77,7 +79,7 @@ def read_list(path, need_labels=True):
         names, labels, linenos = _read_list_lines(path, text, need_labels)
     if labels and not 0 <= min(labels) <= max(labels) < LABEL_LIMIT:
         i = next(i for i, label in enumerate(labels) if not 0 <= label < LABEL_LIMIT)
-        raise _bad_label(path, linenos(i), labels[i], LABEL_LIMIT)
+        raise bad_label(path, linenos(i), labels[i], LABEL_LIMIT)
     if len(set(names)) != len(names):
         seen = {}
         i = next(i for i, n in enumerate(names) if seen.setdefault(n, i) != i)
@@ -114,7 +116,7 @@ def _read_list_lines(path, text, need_labels):
             names.append(parts[0])
             labels.append(int(parts[1]))
         elif need_labels:
-            raise _bad_line(path, lineno, line)
+            raise bad_line(path, lineno, line)
         else:
             names.append(line)
         linenos.append(lineno)

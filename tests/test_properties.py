@@ -8,7 +8,8 @@ import os
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from utils import eval_score, json2sub, preprocess
+from lib.listscan import read_rows
+from utils import eval_score, json2sub
 from lib.constants import LABEL_LIMIT
 from lib.errors import InputError
 from lib.fileio import read_lines
@@ -70,7 +71,7 @@ def test_lists_written_as_the_tools_write_them_read_back_the_same(tmp_path, rows
     got_names, got_labels = read_list(path)
     assert got_names == [n for n, _ in rows]
     assert (got_labels.tolist() if got_labels is not None else []) == [l for _, l in rows]
-    prepared = preprocess.read_list(path, LABEL_LIMIT)
+    prepared = read_rows(path, LABEL_LIMIT)
     assert prepared == rows
 
 
@@ -80,8 +81,8 @@ def test_preprocess_reads_random_bytes_or_names_the_line(tmp_path, data, classes
     path = write_bytes(tmp_path, 'list.txt', data)
     for labelled in (True, False):
         try:
-            rows = preprocess.read_list(path, classes, labelled)
-        except (InputError, preprocess.PrepareError) as e:
+            rows = read_rows(path, classes, labelled)
+        except InputError as e:
             assert str(e).startswith(path)
         else:
             assert all(0 <= label < classes for _, label in rows)

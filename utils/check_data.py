@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib import datacheck  # noqa: E402
-from lib.cli import positive_int  # noqa: E402
+from lib.cli import positive_int, report  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from lib.layouts import read_dataset_json  # noqa: E402
 from lib.listscan import Lookups  # noqa: E402
@@ -100,8 +100,7 @@ def main(argv=None):
     try:
         run(args, findings)
     except (InputError, OSError) as e:
-        print('error: {}'.format(e), file=sys.stderr)
-        return 1
+        return report(e)
     errors = sum(findings.counts.values())
     print('{}: {} ({:.0f} s)'.format(args.root, '{:,} error(s)'.format(errors) if errors else 'no errors', time.time() - start))
     findings.print(sys.stdout)

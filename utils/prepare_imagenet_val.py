@@ -21,6 +21,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lib.cli import report as report_error  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from lib.fileio import read_lines, write_atomic  # noqa: E402
 from lib.layouts import write_dataset_json  # noqa: E402
@@ -90,6 +91,8 @@ def build(args):
     if not os.path.isfile(args.synsets):
         raise InputError('--synsets {}: no such file'.format(args.synsets))
     synsets = read_synsets(args.synsets)
+    if not synsets:
+        raise InputError('--synsets {}: no classes in it'.format(args.synsets))
     index = {w: c for c, w in reversed(list(enumerate(synsets)))}
     found, missing, repeats = [], 0, 0
     if args.labels:
@@ -132,7 +135,7 @@ def write_root(args, folder, synsets, rows):
                               'images': {'val': len(rows)}})
 
 
-def report(args, synsets, rows, skipped, missing, repeats):
+def print_report(args, synsets, rows, skipped, missing, repeats):
     per_class = collections.Counter(label for _, label in rows)
     print('{}: {:,} ILSVRC2012 val images of {} of the {} classes in {}'.format(
         args.out, len(rows), len(per_class), len(synsets), args.synsets))
@@ -155,10 +158,9 @@ def main(argv=None):
         if not rows:
             raise InputError('{}: no image of the classes in {}'.format(args.imagenet_val, args.synsets))
         write_root(args, folder, synsets, rows)
-        report(args, synsets, rows, skipped, missing, repeats)
+        print_report(args, synsets, rows, skipped, missing, repeats)
     except (InputError, OSError) as e:
-        print('error: {}'.format(e), file=sys.stderr)
-        return 1
+        return report_error(e)
     return 0
 
 

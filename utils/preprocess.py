@@ -36,12 +36,12 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lib.cli import positive_int  # noqa: E402
+from lib.cli import positive_int, report as report_error  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from lib.fileio import atomic_path, read_lines  # noqa: E402
 from lib.layouts import LAYOUTS, TRAIN_LISTS, VERSIONS, detect_version, parse_subset, write_dataset_json  # noqa: E402
-from lib.listscan import Lookups, is_safe_name, iter_blocks, parse_block, progress_bar, read_rows  # noqa: E402
-from lib.lists import write_list, write_synsets  # noqa: E402,F401  (write_list: for callers of this module)
+from lib.listscan import Lookups, iter_blocks, parse_block, progress_bar, unsafe  # noqa: E402
+from lib.lists import write_synsets  # noqa: E402
 
 
 class PrepareError(InputError):
@@ -70,11 +70,6 @@ def read_synsets(root):
     if not synsets:
         raise PrepareError('{}: no synsets'.format(path))
     return synsets
-
-
-def read_list(path, num_classes, labelled=True):
-    """[(name, label)] of a whole list; label 0 where it has none (a test list)."""
-    return read_rows(path, num_classes, labelled)
 
 
 def ensure_link(out, link, target):
@@ -161,14 +156,6 @@ def scan(job, lookups, src, image_dir, outs, missing, *, labelled=True, keep_fir
     return tally
 
 
-def unsafe(names):
-    """Indices of the names that would leave their image folder (checked in bulk first: rare)."""
-    joined = '\n'.join(names)
-    if '..' not in joined and '\n/' not in joined and '\\' not in joined and not joined.startswith('/'):
-        return []
-    return [i for i, n in enumerate(names) if not is_safe_name(n)]
-
-
 def first_of_each(names, labels, seen, bad, tally):
     """The names not refused and, with a ``seen`` set, not seen before (val and test lists: the
     first of repeated names is kept)."""
@@ -243,7 +230,7 @@ def prepare(job):
     return tallies
 
 
-def report(job, tallies):
+def print_report(job, tallies):
     print('{}: WebVision {}, {} classes{}'.format(job.out, job.version, job.last - job.first + 1, ' (classes {}-{} of {}, {} '
           'images)'.format(job.first, job.last, job.root, job.source) if job.subset else ''))
     for split in ('train', 'train_google', 'train_flickr', 'val', 'test'):
@@ -272,10 +259,9 @@ def main(argv=None):
     args = get_args_parser().parse_args(argv)
     try:
         job = Job(args)
-        report(job, prepare(job))
+        print_report(job, prepare(job))
     except (InputError, OSError) as e:
-        print('error: {}'.format(e), file=sys.stderr)
-        return 1
+        return report_error(e)
     return 0
 
 
