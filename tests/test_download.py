@@ -324,3 +324,10 @@ def test_download_script_passes_shellcheck():
         pytest.skip('shellcheck is not installed (Debian package shellcheck; .ci/run installs it)')
     proc = subprocess.run([shellcheck, '--severity=style', SCRIPT], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
+
+
+def test_help_prints_the_whole_header_and_nothing_else():
+    proc = subprocess.run(['bash', SCRIPT, '--help'], capture_output=True, text=True, timeout=30)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and lines[0].startswith('# Downloads WebVision 2.0')
+    assert all(line.startswith('#') for line in lines) and 'PYTHON' in lines[-1]

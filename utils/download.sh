@@ -45,7 +45,7 @@ while [ $# -gt 0 ]; do
         --version) version="${2:?--version needs 2.0 or 1.0}"; shift 2 ;;
         --no-prepare) prepare=0; shift ;;
         --no-flickr) flickr=0; shift ;;
-        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (expected --version 2.0|1.0, --dest DIR, --no-prepare or --no-flickr)" >&2; exit 2 ;;
     esac
 done
