@@ -36,7 +36,8 @@ from lib.constants import ERROR_NAMES, HEAD_PREFIX, IMAGES_PER_EPOCH, INPUT, PRO
 from lib.decode import decode_image, decoder  # noqa: E402
 from lib.distributed import Cluster, ClusterError, add_cluster_args  # noqa: E402
 from lib.errors import InputError  # noqa: E402
-from lib.fileio import check_writable  # noqa: E402
+from lib.fileio import check_outputs  # noqa: E402
+from lib.probs import sidecar_path  # noqa: E402
 from lib.freeze import TooLargeToFreeze, export as export_model  # noqa: E402
 from lib.ema import WeightAverage  # noqa: E402
 from lib.recipe import RecipeError, add_recipe_args, check_recipe, recipe_from_args  # noqa: E402
@@ -340,10 +341,10 @@ def evaluate(run):
     a = run.args
     load = run.load
     path = a.predictions or '{}.{}.predictions.json'.format(load, os.path.basename(os.path.normpath(run.data)))
-    check_writable(path, '--predictions')
-    if a.save_probs:
-        check_writable(a.save_probs, '--save-probs')
     meta = wd.WebVisionMeta(run.data)
+    check_outputs([('--predictions', path), ('--save-probs', a.save_probs),
+                   ('--save-probs (its .json)', a.save_probs and sidecar_path(a.save_probs))],
+                  [('--load', f) for f in ckpt.checkpoint_files(load)] + [('--data', meta.list_path('val'))])
     meta.check_complete(['val'], fmt=a.format)
     files = meta.file_list('val')
     decode = image_decoder(run, False)

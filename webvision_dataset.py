@@ -17,6 +17,7 @@ and decoded by lib.decode; one loader design: batches of list entries go to load
 import array
 import itertools
 import os
+import threading
 
 import cv2
 import numpy as np
@@ -310,15 +311,15 @@ class _LoadDecode:
             self._watched = Owner()
             exit_with_parent()
         source, label, index = dp
-        data, reason = (source, None) if isinstance(source, bytes) else read_image_file(source)
         im = None
-        if data:
-            try:
+        try:
+            data, reason = (source, None) if isinstance(source, bytes) else read_image_file(source)
+            if data:
                 im, reason = self.decode(data)
-            except Exception as e:  # a degenerate image (e.g. 1 pixel wide) must not stop the run
-                reason = 'decoding failed: {}'.format(e)
-        elif data is not None:
-            reason = 'empty file'
+            elif data is not None:
+                reason = 'empty file'
+        except Exception as e:  # a degenerate image (e.g. 1 pixel wide) must not stop the run, nor kill a loader
+            reason = 'decoding failed: {}'.format(e)
         if im is None:
             self.bad_log.add(source if not isinstance(source, bytes) else 'record {}'.format(index), reason)
             return None
@@ -398,13 +399,17 @@ def get_eval_dataflow(root, split, batch_size, decode, parallel=2, with_index=Fa
     image) so that evaluation has one prediction per listed image."""
     ds = LMDBImages(lmdb_path(root, split)) if fmt == 'lmdb' else WebVisionFiles(root, split, shuffle=False)
     load = _LoadDecode(decode, BadImageLog(bad_log_path), with_index=True)
-    blank, undecodable = [], []
+    blank, undecodable, lock = [], set(), threading.Lock()
 
     def load_one(dp):
         out = load(dp)
         if out is None:
-            undecodable.append(dp[2])
-            logger.warn('{}: not decodable; predicting on a black image'.format(dp[0] if isinstance(dp[0], str) else dp[2]))
+            with lock:      # tensorpack's strict map decodes the first batches again at the end of a pass
+                new = dp[2] not in undecodable
+                undecodable.add(dp[2])
+            if new:
+                logger.warn('{}: not decodable; predicting on a black image'.format(
+                    dp[0] if isinstance(dp[0], str) else dp[2]))
             if not blank:
                 blank.append(decode(cv2.imencode('.png', np.zeros((256, 256, 3), np.uint8))[1].tobytes())[0])
             out = [blank[0], dp[1], dp[2]]
@@ -420,7 +425,7 @@ def get_eval_dataflow(root, split, batch_size, decode, parallel=2, with_index=Fa
     # batch instead of per image left the GIL-bound bookkeeping a third of its cost.
     ds = BatchData(ds, batch_size, remainder=True, use_list=True)
     flow = MultiThreadMapData(ds, max(parallel, 1), load_batch, buffer_size=min(len(ds), 8), strict=True)
-    flow.undecodable = undecodable      # list positions of the images predicted on a black image
+    flow.undecodable = undecodable      # the set of list positions of the images predicted on a black image
     return flow
 
 

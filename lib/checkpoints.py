@@ -135,6 +135,14 @@ def resolve_checkpoint(path):
     return path
 
 
+def checkpoint_files(prefix):
+    """The files of a resolved checkpoint: the .npz, or PREFIX.index and PREFIX.data-* (inputs that
+    no output may replace)."""
+    if prefix.endswith('.npz'):
+        return [prefix]
+    return [prefix + '.index'] + sorted(glob.glob(glob.escape(prefix) + '.data-*'))
+
+
 @contextlib.contextmanager
 def _readable(path):
     """Turns what numpy, zipfile and TensorFlow raise on a damaged file into a WeightsError."""

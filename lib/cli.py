@@ -1,5 +1,6 @@
 """What every command-line entry point shares: argument types and the one-line error report."""
 import argparse
+import math
 import sys
 import traceback
 
@@ -9,6 +10,17 @@ def positive_int(text):
     if not text.isascii() or not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError('expected a positive whole number, got {!r}'.format(text))
     return int(text)
+
+
+def positive_float(text):
+    """argparse type: a finite number above 0 (not NaN, not infinity)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError('expected a number, got {!r}'.format(text)) from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError('expected a finite number above 0, got {!r}'.format(text))
+    return value
 
 
 def report(error, debug=False):

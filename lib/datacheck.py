@@ -6,11 +6,13 @@ import collections
 import concurrent.futures
 import hashlib
 import os
+import stat
 
 import numpy as np
 
 from lib.decode import decode_image
 from lib.errors import InputError
+from lib.fileio import open_input
 from lib.layouts import CLASSES
 from lib.listscan import iter_blocks, name_hashes, parse_block, progress_bar, unsafe
 from lib.lists import imagenet_names, read_synsets, short
@@ -211,25 +213,28 @@ def check_classes(root, synsets, reports, findings, info=None, checkpoint=None):
 
 
 def _sizes(paths):
+    """The size of each regular file, -1 for anything else (missing, a FIFO, a folder: the list scan
+    reports those; here they are passed over, never opened)."""
     out = []
     for p in paths:
         try:
-            out.append(os.stat(p).st_size)
-        except OSError:
-            out.append(-1)
+            st = os.stat(p)
+        except (OSError, ValueError):
+            st = None
+        out.append(st.st_size if st is not None and stat.S_ISREG(st.st_mode) else -1)
     return out
 
 
 def _digest(path, limit=None):
     h = hashlib.blake2b(digest_size=16)
     try:
-        with open(path, 'rb') as f:
+        with open_input(path) as f:
             if limit:
                 h.update(f.read(limit))
             else:
                 for chunk in iter(lambda: f.read(1 << 20), b''):
                     h.update(chunk)
-    except OSError:
+    except (OSError, InputError):
         return None
     return h.digest()
 
@@ -247,10 +252,12 @@ def shared_files(root, train, val, findings, threads=8):
     by_key, read = {}, 0
     with pool:
         val_rows = [r for block in _present_rows(val, os.path.join(root, 'val')) for r in block]
-        sizes = list(pool.map(os.path.getsize, [p for _, p in val_rows]))
+        sizes = _sizes([p for _, p in val_rows])
+        val_rows, sizes = [r for r, s in zip(val_rows, sizes) if s >= 0], [s for s in sizes if s >= 0]
         heads = list(pool.map(lambda p: _digest(p, HEAD_BYTES), [p for _, p in val_rows]))
         for (ln, p), size, head in zip(val_rows, sizes, heads):
-            by_key.setdefault((size, head), []).append((ln, p))
+            if head is not None:
+                by_key.setdefault((size, head), []).append((ln, p))
         val_sizes = {size for size, _ in by_key}
         with progress_bar(train.path) as bar:
             for block in _present_rows(train, os.path.join(root, 'train'), bar):
@@ -260,8 +267,9 @@ def shared_files(root, train, val, findings, threads=8):
                 heads = list(pool.map(lambda c: _digest(c[0][1], HEAD_BYTES), candidates))
                 read += len(candidates)
                 for ((ln, p), size), head in zip(candidates, heads):
-                    for vln, vp in by_key.get((size, head), ()):
-                        if _digest(p) == _digest(vp):
+                    for vln, vp in by_key.get((size, head), ()) if head is not None else ():
+                        whole = _digest(p)
+                        if whole is not None and whole == _digest(vp):
                             findings.error('shared', '{}:{}: {} has the same bytes as {}:{}: {}'.format(
                                 train.path, ln, p, val.path, vln, vp))
     return read

@@ -16,25 +16,40 @@ import PIL.Image
 import simplejpeg
 
 from lib.constants import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+from lib.fileio import file_kind
 
 
 def read_image_file(path):
-    """(bytes, None) or (None, reason). Only regular files are read: a listed FIFO would block a
-    loader forever and /dev/zero would fill its memory (O_NONBLOCK makes opening a FIFO return)."""
+    """(bytes, None) or (None, reason); never raises. Only regular files are read, and the check
+    comes before the file is opened (a listed folder, FIFO or device is refused unopened), then
+    again on the descriptor, opened non-blocking (a FIFO swapped in between returns at once)."""
     try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return None, 'not a regular file: {}'.format(file_kind(st.st_mode))
+        if st.st_size > MAX_IMAGE_BYTES:
+            return None, 'file of {:,} bytes, over the {:,} an image may have'.format(st.st_size, MAX_IMAGE_BYTES)
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, ValueError) as e:      # ValueError: a NUL byte in the name
+        return None, 'unreadable: {}'.format(getattr(e, 'strerror', None) or e)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, 'not a regular file: {}'.format(file_kind(st.st_mode))
+        chunks, left = [], MAX_IMAGE_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 22))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
     except OSError as e:
         return None, 'unreadable: {}'.format(e.strerror)
-    with os.fdopen(fd, 'rb') as f:
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return None, 'not a regular file'
-            if st.st_size > MAX_IMAGE_BYTES:
-                return None, 'file of {:,} bytes, over the {:,} an image may have'.format(st.st_size, MAX_IMAGE_BYTES)
-            data = f.read()
-        except OSError as e:
-            return None, 'unreadable: {}'.format(e.strerror)
+    finally:
+        os.close(fd)
+    data = b''.join(chunks)
+    if len(data) > MAX_IMAGE_BYTES:     # grew after the check
+        return None, 'file of over {:,} bytes, the most an image may have'.format(MAX_IMAGE_BYTES)
     return (data, None) if data else (None, 'empty file')
 
 

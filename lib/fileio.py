@@ -1,49 +1,203 @@
-"""Writing files so that they are complete or absent, and reading text that may be hostile.
+"""Writing files so that they are complete or absent, and reading files that may be hostile.
 
 Every result file of the toolkit goes through ``atomic_path`` (a temporary name in the same
 folder, renamed over the target once complete): a run killed while writing leaves the previous
-file, never half of a new one.
+file, never half of a new one. The temporary name is ``.NAME.tmp-PID-XXXX``: a later write of NAME
+removes what a dead process left, and readers refuse such names (a half-written matrix is no result).
+
+Inputs are opened by ``open_input``: regular files only, checked before opening and again on the
+open descriptor (a listed FIFO would block a reader forever, /dev/zero never end). Outputs are
+checked by ``check_output``: an existing device, FIFO or folder is never replaced, nor is one of
+the command's inputs.
 """
 import contextlib
 import json
 import os
+import re
+import secrets
 import shutil
-import tempfile
+import stat
 
 import orjson
 
 from lib.errors import InputError
 
+TEMPORARY = re.compile(r'^\..+\.tmp-(\d+)-[0-9a-f]{8}(\.[A-Za-z0-9]+)?$|^\.tmp-[A-Za-z0-9_]{8}')
+
+
+def file_kind(mode):
+    """What a stat mode is, in words: 'a folder', 'a FIFO', ..."""
+    for test, name in ((stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character device'),
+                       (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket'), (stat.S_ISREG, 'a regular file')):
+        if test(mode):
+            return name
+    return 'not a regular file'
+
+
+def is_temporary(path):
+    """Whether ``path`` is a temporary name of atomic_path (an unfinished write)."""
+    return bool(TEMPORARY.match(os.path.basename(path)))
+
+
+def check_input(path, what=None):
+    """InputError unless ``path`` is a regular file (links followed) that is no unfinished write;
+    returns its os.stat_result."""
+    label = '{} {}'.format(what, path) if what else path
+    if is_temporary(path):
+        raise InputError('{}: a temporary file that an interrupted run left unfinished, not a result'.format(label))
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError('{}: no such file'.format(label)) from None
+    except OSError as e:
+        raise InputError('{}: cannot be read ({})'.format(label, e.strerror)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError('{}: is {}, expected a regular file'.format(label, file_kind(st.st_mode)))
+    return st
+
+
+def open_input(path, what=None):
+    """``path`` opened for reading in binary, once check_input passed; opened non-blocking and
+    checked again on the descriptor, so that a file swapped for a FIFO in between cannot block."""
+    check_input(path, what)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise InputError('{}: cannot be read ({})'.format(path, e.strerror)) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise InputError('{}: is {}, expected a regular file'.format(path, file_kind(mode)))
+    return os.fdopen(fd, 'rb')
+
+
+def npy_header(path):
+    """(shape, fortran order, dtype, data offset) from the header of the .npy file ``path``, read
+    without loading (and so allocating) the array; InputError naming the file otherwise."""
+    import numpy as np
+    try:
+        with open_input(path) as f:
+            read = {(1, 0): np.lib.format.read_array_header_1_0,
+                    (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(f))
+            if read is None:
+                raise ValueError('an unsupported .npy version')
+            shape, fortran, dtype = read(f)
+            offset = f.tell()
+    except (OSError, ValueError, EOFError, SyntaxError) as e:
+        raise InputError('{}: not a readable .npy file ({})'.format(path, e)) from None
+    needed = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if os.path.getsize(path) < needed:
+        raise InputError('{}: cut short: {:,} bytes, its header needs {:,}'.format(path, os.path.getsize(path), needed))
+    return shape, fortran, dtype, offset
+
 
 def check_writable(path, what='output'):
-    """InputError unless ``path`` can be created: its folder exists and is writable. Called before
-    the work starts, so that a typo in an output path does not cost a whole evaluation."""
+    """InputError unless ``path`` can be created: its folder exists and is writable, and nothing but
+    a regular file is there (a device, a FIFO, a folder or a link to one is never replaced). Called
+    before the work starts, so that a typo in an output path does not cost a whole evaluation."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise InputError('{} {}: the folder {} does not exist'.format(what, path, folder))
-    if os.path.isdir(path):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise InputError('{} {}: cannot be checked ({})'.format(what, path, e.strerror)) from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
         raise InputError('{} {}: is a folder, expected a file name'.format(what, path))
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise InputError('{} {}: is {}; refusing to replace it'.format(what, path, file_kind(st.st_mode)))
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError('{} {}: the folder {} is not writable'.format(what, path, folder))
+    if is_temporary(path):
+        raise InputError('{} {}: a temporary name of this toolkit; choose another'.format(what, path))
+
+
+def same_file(a, b):
+    """Whether two paths name one file (links and hard links followed; False when either is missing)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output(path, what, inputs=()):
+    """check_writable, and InputError when ``path`` is one of ``inputs`` ((flag, path) pairs, None
+    paths skipped): checked before any work, so that an input is never overwritten by a result."""
+    check_writable(path, what)
+    for flag, other in inputs:
+        if other is not None and same_file(path, other):
+            raise InputError('{} {}: is also {} {}; refusing to overwrite an input'.format(what, path, flag, other))
+
+
+def check_outputs(outputs, inputs=()):
+    """check_output for each (flag, path) of ``outputs`` (None skipped); two outputs must differ too."""
+    given = [(f, p) for f, p in outputs if p is not None]
+    for i, (flag, path) in enumerate(given):
+        check_output(path, flag, list(inputs) + given[:i])
+
+
+def _temporary_name(path, suffix):
+    name = os.path.basename(os.path.abspath(path))
+    return os.path.join(os.path.dirname(os.path.abspath(path)),
+                        '.{}.tmp-{}-{}{}'.format(name, os.getpid(), secrets.token_hex(4), suffix))
+
+
+def remove_leftovers(path):
+    """Removes the temporary files of earlier writes of ``path`` whose process is gone (killed)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    prefix = '.{}.tmp-'.format(name)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            m = TEMPORARY.match(entry.name)
+            if entry.name.startswith(prefix) and m and m.group(1) and not _alive(int(m.group(1))):
+                shutil.rmtree(entry.path, ignore_errors=True) if entry.is_dir(follow_symlinks=False) \
+                    else _remove(entry.path)
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextlib.contextmanager
 def atomic_path(path, suffix=''):
     """Yields a temporary path beside ``path`` (a file or a folder) for the caller to write; on
     success it replaces ``path``, on error it is removed. ``suffix`` keeps an extension that a
-    writer insists on (numpy adds .npz, matplotlib picks the format by it)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix=suffix, dir=folder)
-    os.close(fd)
-    os.remove(tmp)          # a name only: the writer creates a file or a folder there
+    writer insists on (numpy adds .npz, matplotlib picks the format by it). What is at ``path``
+    must be missing, a regular file, or a folder to be replaced by a folder."""
+    remove_leftovers(path)
+    tmp = _temporary_name(path, suffix)     # a name only: the writer creates a file or a folder there
     try:
-        yield tmp           # created by the writer, so with the umask's modes (mkstemp's file was 0600)
+        yield tmp           # created by the writer, so with the umask's modes
+        _check_replaceable(path, os.path.isdir(tmp))
         if os.path.isdir(path) and os.path.isdir(tmp):
             shutil.rmtree(path)         # a folder cannot be renamed over a non-empty one
         os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True) if os.path.isdir(tmp) else _remove(tmp)
         raise
+
+
+def _check_replaceable(path, folder):
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(mode):
+        with contextlib.suppress(OSError):
+            mode = os.stat(path).st_mode
+    if stat.S_ISREG(mode) or stat.S_ISLNK(mode) or (folder and stat.S_ISDIR(mode)):
+        return
+    raise InputError('{}: is {}; refusing to replace it'.format(path, file_kind(mode)))
 
 
 def _remove(path):
@@ -77,7 +231,7 @@ def decode_text(path, data, first_line=1):
 def read_lines(path):
     """(line number, stripped line) of each non-blank line; CRLF line ends, trailing blanks and a
     byte-order mark are dropped; InputError naming the line of bytes that are not UTF-8."""
-    with open(path, 'rb') as f:
+    with open_input(path) as f:
         for lineno, raw in enumerate(f, 1):
             line = decode_text(path, raw, lineno).strip()
             if line:
@@ -87,7 +241,7 @@ def read_lines(path):
 def load_json(path):
     """A JSON file, parsed by orjson (300,000 prediction records: 0.45 s vs the json module's 0.93);
     InputError naming the file if it is not JSON."""
-    with open(path, 'rb') as f:
+    with open_input(path) as f:
         data = f.read()
     try:
         return orjson.loads(data)

@@ -12,7 +12,7 @@ import numpy as np
 
 from lib.constants import LABEL_LIMIT
 from lib.errors import InputError
-from lib.fileio import decode_text, read_lines, write_atomic
+from lib.fileio import decode_text, open_input, read_lines, write_atomic
 
 LIST_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')     # meta/<name>.txt: no folders, no hidden files
 
@@ -72,7 +72,7 @@ def read_list(path, need_labels=True):
     the list has names only and ``need_labels`` is false. InputError naming the file, line and
     value for bytes that are not UTF-8, repeated names, labels outside [0, 2^31) and lines without
     a label where labels are needed."""
-    with open(path, 'rb') as f:
+    with open_input(path) as f:
         text = decode_text(path, f.read())
     names, labels, linenos = _split_simple_list(text)
     if names is None:

@@ -10,7 +10,7 @@ import re
 import numpy as np
 from tqdm import tqdm
 
-from lib.fileio import decode_text
+from lib.fileio import decode_text, open_input
 from lib.lists import bad_label, bad_line, is_int_text
 
 LEADING_ZERO = re.compile(r' 0[0-9]')     # a label written as 007: rewritten as 7
@@ -41,7 +41,7 @@ def iter_blocks(path, progress=None):
     """(first line number, [raw lines]) per block of the text file ``path``; InputError naming the
     line of bytes that are not UTF-8. ``progress`` (a tqdm bar) advances by the bytes read."""
     lineno = 1
-    with open(path, 'rb') as f:
+    with open_input(path) as f:
         while True:
             data = f.read(BLOCK_BYTES)
             if not data:

@@ -14,8 +14,9 @@ def clean_probability(losses):
     as DivideMix does (max_iter 10, tol 1e-2, reg_covar 5e-4) on the losses scaled to [0, 1]."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
-    span = losses.max() - losses.min()
-    if len(losses) < 2 or span <= 0:
+    losses = np.asarray(losses, np.float64)
+    span = losses.max() - losses.min() if len(losses) else 0.
+    if len(losses) < 2 or not span > 0:
         return np.ones(len(losses))         # nothing to tell apart
     x = ((losses - losses.min()) / span).reshape(-1, 1).astype(np.float64)
     gmm = GaussianMixture(n_components=2, max_iter=10, tol=1e-2, reg_covar=5e-4, random_state=0)
@@ -27,20 +28,22 @@ def clean_probability(losses):
 
 def split(losses, labels, num_classes, by='global', threshold=0.5, min_images=10):
     """(clean: bool per image, probability of clean per image: NaN where the loss is NaN, i.e. not seen).
-    ``by`` class fits a mixture per class with at least ``min_images`` seen images; the others
-    take the global fit's verdict."""
+    An infinite loss is the noisiest there is: probability 0, and the mixture is fitted on the
+    finite ones. ``by`` class fits a mixture per class with at least ``min_images`` seen images;
+    the others take the global fit's verdict."""
     if by not in BY:
         raise ValueError('by {!r} is not one of {}'.format(by, ', '.join(BY)))
-    seen = np.isfinite(losses)
-    prob = np.full(len(losses), np.nan)
-    if seen.any():
-        prob[seen] = clean_probability(losses[seen])
+    losses = np.asarray(losses, np.float64)
+    finite = np.isfinite(losses)
+    prob = np.where(np.isnan(losses), np.nan, 0.)
+    if finite.any():
+        prob[finite] = clean_probability(losses[finite])
     if by == 'class':
         for c in range(num_classes):
-            members = seen & (labels == c)
+            members = finite & (labels == c)
             if members.sum() >= min_images:
                 prob[members] = clean_probability(losses[members])
-    return seen & (prob > threshold), prob
+    return ~np.isnan(losses) & (prob > threshold), prob
 
 
 def noise_report(clean, seen, labels, num_classes):

@@ -13,10 +13,12 @@ import os
 import numpy as np
 
 from lib.errors import InputError
-from lib.fileio import atomic_path, load_json, write_json_atomic
+from lib.fileio import atomic_path, load_json, npy_header, open_input, write_json_atomic
 
 DTYPE = np.float16
 READABLE = ('<f2', '<f4', '<f8')
+SUM_TOLERANCE = 0.01        # float16 rows of 5,000 classes sum to 1 within 1e-3; a logit row or garbage does not
+MIN_CLASSES = 5             # a predictions file has the top 5 of every image
 
 
 def sidecar_path(path):
@@ -51,34 +53,20 @@ class ProbsFile:
 
     def __init__(self, path):
         self.path = path
-        try:
-            with open(path, 'rb') as f:
-                version = np.lib.format.read_magic(f)
-                read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                               (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-                if read_header is None:
-                    raise ValueError('unsupported .npy version {}'.format(version))
-                shape, fortran, dtype = read_header(f)
-                self.offset = f.tell()
-        except (OSError, ValueError) as e:
-            raise InputError('{}: not a readable .npy file ({})'.format(path, e)) from None
+        shape, fortran, dtype, self.offset = npy_header(path)
         if len(shape) != 2 or min(shape) < 0 or fortran or dtype.str not in READABLE:
             raise InputError('{}: expected a 2-D C-ordered float array [images, classes], got shape {}{} {}'.format(
                 path, shape, ' Fortran-ordered' if fortran else '', dtype.str))
         self.shape, self.dtype = shape, dtype
-        expected = self.offset + shape[0] * shape[1] * dtype.itemsize
-        if os.path.getsize(path) < expected:
-            raise InputError('{}: cut short: {:,} bytes, its header needs {:,}'.format(
-                path, os.path.getsize(path), expected))
         side = sidecar_path(path)
-        self.about = load_json(side) if os.path.isfile(side) else None
+        self.about = load_json(side) if os.path.lexists(side) else None
         if self.about is not None and (not isinstance(self.about, dict) or
                                        [self.about.get('images'), self.about.get('classes')] != list(shape)):
             raise InputError('{}: does not describe {} (shape {}): a stale file?'.format(side, path, shape))
 
     def rows(self, start, stop):
         """Rows [start, stop) as float32."""
-        with open(self.path, 'rb') as f:
+        with open_input(self.path) as f:
             f.seek(self.offset + start * self.shape[1] * self.dtype.itemsize)
             block = np.fromfile(f, self.dtype, count=(stop - start) * self.shape[1])
         return block.reshape(stop - start, self.shape[1]).astype(np.float32)
@@ -112,18 +100,46 @@ def top_k(probs, k=5):
     return ids, np.take_along_axis(np.asarray(probs, np.float32), ids, axis=1)
 
 
+def check_rows(part, path, start):
+    """InputError naming the row unless every row of ``part`` (rows from ``start``) is a probability
+    distribution: finite, in [0, 1], summing to 1 within SUM_TOLERANCE."""
+    bad = ~np.isfinite(part).all(axis=1)
+    why = 'not finite'
+    if not bad.any():
+        bad, why = ((part < 0) | (part > 1 + SUM_TOLERANCE)).any(axis=1), 'outside [0, 1]'
+    if not bad.any():
+        sums = part.sum(axis=1, dtype=np.float64)
+        bad, why = np.abs(sums - 1) > SUM_TOLERANCE, 'summing to {:.4g}, not 1'
+    if bad.any():
+        i = int(np.argmax(bad))
+        detail = why.format(float(part[i].sum(dtype=np.float64))) if '{' in why else why
+        raise InputError('{}: row {:,} holds values {}: not probabilities (logits? a damaged file?)'.format(
+            path, start + i, detail))
+
+
+def check_classes(f, top=MIN_CLASSES):
+    if f.shape[1] < top:
+        raise InputError('{}: {:,} classes; a prediction names the top {} of at least {}'.format(
+            f.path, f.shape[1], top, top))
+
+
+def normalised(weights):
+    """Weights that sum to 1, computed without overflow (1e308 twice is 0.5 each, not 0)."""
+    w = np.asarray(weights, np.float64)
+    w = w / w.max()
+    return (w / w.sum()).tolist()
+
+
 def weighted_mean_blocks(files, weights, block=1024):
-    """Yields (start, [rows, classes] float32) of sum_i weights[i] x files[i] / sum(weights), block by block."""
-    total = float(sum(weights))
+    """Yields (start, [rows, classes] float32) of sum_i weights[i] x files[i] / sum(weights), block by
+    block; InputError at the first row of a file that is not a probability distribution."""
+    weights = normalised(weights)
     rows = files[0].shape[0]
     for start in range(0, rows, block):
         stop = min(start + block, rows)
         acc = np.zeros((stop - start, files[0].shape[1]), np.float32)
         for f, w in zip(files, weights):
             part = f.rows(start, stop)
-            bad = ~np.isfinite(part).all(axis=1)
-            if bad.any():
-                raise InputError('{}: row {:,} has probabilities that are not finite'.format(
-                    f.path, start + int(np.argmax(bad))))
-            acc += np.multiply(part, w / total, out=part)
+            check_rows(part, f.path, start)
+            acc += np.multiply(part, w, out=part)
         yield start, acc

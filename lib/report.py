@@ -19,7 +19,9 @@ import numpy as np
 
 from lib.constants import ERROR_NAMES
 from lib.decode import decode_image
+from lib.fileio import open_input
 from lib.metric import error_rates, per_class_errors, wrong_from_topk
+from lib.probs import check_rows
 
 ARGV = re.compile(rb'@logger\.py:\d+\] Argv: (.*)')
 MAX_ARGV_CHARS = 4000
@@ -68,6 +70,7 @@ def confidence(probs_file, labels, block=2048):
     conf, right = np.empty(len(labels), np.float32), np.empty(len(labels), bool)
     for start in range(0, len(labels), block):
         rows = probs_file.rows(start, min(start + block, len(labels)))
+        check_rows(rows, probs_file.path, start)
         conf[start:start + len(rows)] = rows.max(axis=1)
         right[start:start + len(rows)] = rows.argmax(axis=1) == labels[start:start + len(rows)]
     return conf, right
@@ -136,7 +139,7 @@ def run_argv(logdir):
     path, argv = os.path.join(logdir, 'log.log'), None
     if not os.path.isfile(path):
         return None
-    with open(path, 'rb') as f:
+    with open_input(path) as f:
         for line in f:
             m = ARGV.search(line)
             if m:

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from lib.errors import InputError
-from lib.fileio import atomic_path
+from lib.fileio import atomic_path, npy_header, open_input
 
 FOLDER = 'sample_loss'
 DTYPE = np.float16
@@ -31,28 +31,33 @@ def write_losses(path, losses):
         np.save(tmp, np.asarray(losses, dtype=DTYPE), allow_pickle=False)
 
 
-def read_one(path):
-    """The losses of one file as float32; InputError unless it is a 1-D float array."""
-    try:
-        losses = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise InputError('{}: not a readable .npy file ({})'.format(path, e)) from None
-    if losses.ndim != 1 or losses.dtype.kind != 'f':
+def read_one(path, count=None):
+    """The losses of one file as float64; InputError unless it is a 1-D float array (of ``count``
+    entries, when given) of losses that are NaN (not seen) or at least 0. The header is checked
+    against ``count`` and the file's size before anything is allocated."""
+    shape, _, dtype, offset = npy_header(path)
+    if len(shape) != 1 or dtype.kind != 'f' or dtype.byteorder == '>' or dtype.itemsize not in (2, 4, 8):
         raise InputError('{}: expected a 1-D float array of per-image losses, got shape {} {}'.format(
-            path, losses.shape, losses.dtype))
-    return losses.astype(np.float32)
+            path, shape, dtype.str))
+    if count is not None and shape[0] != count:
+        raise InputError('{}: {:,} losses, but the list has {:,} images: written for another list?'.format(
+            path, shape[0], count))
+    with open_input(path) as f:
+        f.seek(offset)
+        losses = np.fromfile(f, dtype, count=shape[0]).astype(np.float64)
+    negative = np.flatnonzero(losses < 0)
+    if len(negative):
+        raise InputError('{}: entry {:,} is {}: a loss is at least 0'.format(path, negative[0], losses[negative[0]]))
+    return losses
 
 
 def read_losses(paths, count):
     """The mean over files (epochs, or the workers' shares) of each image's loss, NaN where no file
-    has it; InputError unless every file has ``count`` entries, one per line of the list."""
-    stack = []
-    for path in paths:
-        losses = read_one(path)
-        if len(losses) != count:
-            raise InputError('{}: {:,} losses, but the list has {:,} images: written for another list?'.format(
-                path, len(losses), count))
-        stack.append(losses)
+    has it, infinity where one says infinity (the noisiest there is); float64, computed without
+    overflow. InputError unless every file has ``count`` entries, one per line of the list."""
+    stack = np.stack([read_one(path, count) for path in paths])
+    finite = stack[np.isfinite(stack)]
+    scale = float(finite.max()) if len(finite) and finite.max() > 0 else 1.
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)     # all-NaN columns: images never seen
-        return np.nanmean(np.stack(stack), axis=0)
+        return np.nanmean(stack / scale, axis=0) * scale

@@ -5,7 +5,7 @@ import os
 
 from lib.constants import ERROR_NAMES, METRIC_KEYS, TRAIN_ERROR, VAL_PREFIX
 from lib.errors import DataError, InputError
-from lib.fileio import write_json_atomic
+from lib.fileio import open_input, write_json_atomic
 
 STATS_FILE = 'stats.json'
 EPOCH = 'epoch_num'
@@ -20,7 +20,7 @@ def stats_path(logdir):
 
 
 def _load(path):
-    with open(path, 'rb') as f:
+    with open_input(path) as f:
         try:
             stats = json.loads(f.read().decode('utf-8'))
         except ValueError as e:

@@ -143,8 +143,15 @@ def test_images_over_the_pixel_limit_are_refused_before_decoding(tmp_path, blob,
 def test_fifos_devices_and_huge_files_are_not_read(tmp_path):
     fifo = str(tmp_path / 'pipe.jpg')
     os.mkfifo(fifo)
-    assert decode.read_image_file(fifo) == (None, 'not a regular file')        # returns at once, no writer needed
-    assert decode.read_image_file('/dev/zero') == (None, 'not a regular file')
+    assert decode.read_image_file(fifo) == (None, 'not a regular file: a FIFO')     # returns at once, no writer needed
+    assert decode.read_image_file('/dev/zero') == (None, 'not a regular file: a character device')
+    folder = tmp_path / 'adir.jpg'
+    folder.mkdir()
+    os.symlink('/dev/zero', str(tmp_path / 'zero.jpg'))
+    assert decode.read_image_file(str(folder)) == (None, 'not a regular file: a folder')   # never opened as a file
+    assert decode.read_image_file(str(tmp_path / 'zero.jpg')) == (None, 'not a regular file: a character device')
+    assert decode.read_image_file(str(tmp_path / 'no\0pe.jpg'))[1].startswith('unreadable')
+    assert decode.decode_image(str(folder)) == (None, 'not a regular file: a folder')
     big = str(tmp_path / 'big.jpg')
     with open(big, 'wb') as f:
         f.truncate(decode.MAX_IMAGE_BYTES + 1)                                 # sparse: no disk used

@@ -135,7 +135,8 @@ def test_ensemble_memory_stays_at_a_block_per_matrix(tmp_path):
     for s in range(4):
         with probs_writer(str(tmp_path / '{}.npy'.format(s)), names, 5000) as out:
             for start in range(0, 20000, 2000):
-                out[start:start + 2000] = rng.uniform(0, 1, (2000, 5000)).astype(np.float16)
+                block = rng.uniform(0, 1, (2000, 5000))
+                out[start:start + 2000] = (block / block.sum(axis=1, keepdims=True)).astype(np.float16)
     # VmHWM: the peak of this process image (ru_maxrss would carry the forking test process's over exec)
     code = ('import runpy, sys; sys.argv = sys.argv[1:]; '
             'exec("try:\\n runpy.run_path(sys.argv[0], run_name=\'__main__\')\\nexcept SystemExit: pass"); '

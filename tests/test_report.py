@@ -206,8 +206,9 @@ def test_probabilities_give_a_calibration_panel_with_its_error(tmp_path):
     right = top1 == labels
     probs = str(tmp_path / 'p.npy')
     with probs_writer(probs, names, 6, list=str(root / 'meta' / 'val.txt')) as m:
-        m[:] = 0.01
-        m[np.arange(len(names)), top1] = np.where(right, 0.95, 0.55)          # sure when right, unsure when wrong
+        top = np.where(right, 0.95, 0.55)                                       # sure when right, unsure when wrong
+        m[:] = ((1 - top) / 5)[:, None]                                         # rows sum to 1
+        m[np.arange(len(names)), top1] = top
     centres, acc, conf, n, ece = report.reliability(*report.confidence(report_probs(probs), labels))
     assert n[9] == right.sum() and n[5] == (~right).sum() and acc[9] == 1 and acc[5] == 0
     assert ece == pytest.approx((right.sum() * 0.05 + (~right).sum() * 0.55) / len(labels), abs=1e-3)   # float16

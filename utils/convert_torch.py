@@ -42,7 +42,7 @@ from lib.process import configure_tensorflow  # noqa: E402
 configure_tensorflow()
 from lib.checkpoints import model_variables, write_npz  # noqa: E402
 from lib.errors import InputError  # noqa: E402
-from lib.fileio import check_writable  # noqa: E402
+from lib.fileio import check_output  # noqa: E402
 from lib import transform as tr  # noqa: E402
 from resnet_model import BOTTLENECK_DEPTHS, CARDINALITY, DEPTHS as BLOCKS, TORCHVISION_ARCHS as ARCHS  # noqa: E402
 from resnet_model import ResNetModel  # noqa: E402
@@ -244,7 +244,7 @@ def main(argv=None):
     try:
         transform = tr.Transform(args.eval_transform, args.resize, args.crop, args.interpolation)
         tr.check(transform, '--resize/--crop')
-        check_writable(args.output, 'OUTPUT')
+        check_output(args.output, 'OUTPUT', [('INPUT', args.input)])
         state_dict = load_state_dict(args.input)
         arch = args.arch or infer_arch(state_dict, args.input)
         depth, mode, group_width = ARCHS[arch]

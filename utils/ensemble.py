@@ -18,10 +18,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib.cli import positive_int, report  # noqa: E402
 from lib.errors import InputError  # noqa: E402
-from lib.fileio import check_writable  # noqa: E402
+from lib.fileio import check_output  # noqa: E402
 from lib.lists import read_list  # noqa: E402
 from lib.predictions import write_predictions  # noqa: E402
-from lib.probs import ProbsFile, check_same_list, top_k, weighted_mean_blocks  # noqa: E402
+from lib.probs import ProbsFile, check_classes, check_same_list, sidecar_path, top_k, weighted_mean_blocks  # noqa: E402
 
 
 def get_args_parser():
@@ -53,7 +53,8 @@ def ensemble(prob_paths, list_path, out, weights=None, block=1024):
         raise InputError('{}: no images listed'.format(list_path))
     files = [ProbsFile(p) for p in prob_paths]
     check_same_list(files, names, list_path)
-    top5 = np.zeros((len(names), min(5, files[0].shape[1])), np.int64)
+    check_classes(files[0])
+    top5 = np.zeros((len(names), 5), np.int64)
     prob = np.zeros(top5.shape, np.float32)
     for start, mean in weighted_mean_blocks(files, weights, block):
         top5[start:start + len(mean)], prob[start:start + len(mean)] = top_k(mean, top5.shape[1])
@@ -64,7 +65,8 @@ def ensemble(prob_paths, list_path, out, weights=None, block=1024):
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
     try:
-        check_writable(args.out, '--out')
+        check_output(args.out, '--out', [('--list', args.list)] + [('--probs', p) for p in args.probs] +
+                     [('--probs', sidecar_path(p)) for p in args.probs])
         n = ensemble(args.probs, args.list, args.out, args.weights, args.block)
     except (InputError, OSError) as e:
         return report(e, args.debug)

@@ -23,7 +23,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib.cli import report as report_error  # noqa: E402
 from lib.errors import InputError  # noqa: E402
-from lib.fileio import read_lines, write_atomic  # noqa: E402
+from lib.fileio import open_input, read_lines, write_atomic  # noqa: E402
 from lib.layouts import write_dataset_json  # noqa: E402
 from lib.listscan import is_safe_name  # noqa: E402
 from lib.lists import read_synsets, short, write_list  # noqa: E402
@@ -123,11 +123,11 @@ def write_root(args, folder, synsets, rows):
         raise InputError('{} exists and is not a link; this script never replaces real files'.format(link))
     if not os.path.islink(link):
         os.symlink(folder, link)
-    with open(args.synsets, 'rb') as f:
+    with open_input(args.synsets, '--synsets') as f:
         write_atomic(os.path.join(meta, 'synsets.txt'), f.read())
     words = os.path.join(os.path.dirname(os.path.abspath(args.synsets)), 'synset_words.txt')
     if os.path.isfile(words):
-        with open(words, 'rb') as f:
+        with open_input(words) as f:
             write_atomic(os.path.join(meta, 'synset_words.txt'), f.read())
     write_list(os.path.join(meta, 'val.txt'), rows)
     write_dataset_json(meta, {'version': None, 'source': 'ILSVRC2012 val', 'images_from': folder,

@@ -23,9 +23,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib import plots, report  # noqa: E402
-from lib.cli import positive_int  # noqa: E402
+from lib.cli import positive_float, positive_int  # noqa: E402
 from lib.errors import InputError  # noqa: E402
-from lib.fileio import check_writable, write_atomic  # noqa: E402
+from lib.fileio import check_output, write_atomic  # noqa: E402
 from lib.lists import read_list  # noqa: E402
 from lib.probs import ProbsFile, check_same_list  # noqa: E402
 from lib.scoring import scored  # noqa: E402
@@ -54,7 +54,7 @@ def get_args_parser():
                    help='misclassified images shown per class (default: %(default)s)')
     g.add_argument('--thumb-size', type=positive_int, default=report.Limits.size, help='pixels on the longer side '
                    '(default: %(default)s)')
-    g.add_argument('--max-thumb-mb', type=float, default=report.Limits.max_bytes / 2 ** 20,
+    g.add_argument('--max-thumb-mb', type=positive_float, default=report.Limits.max_bytes / 2 ** 20,
                    help='all thumbnails together at most this many MB (default: %(default)g)')
     return p
 
@@ -84,7 +84,7 @@ def estimated_noise(logdir, train_labels, num_classes):
         print('warning: no noise panel: {}'.format(e), file=sys.stderr)
         return None, None
     clean, _ = split(losses, train_labels, num_classes)
-    return noise_report(clean, np.isfinite(losses), train_labels, num_classes)[3], epochs[-1]
+    return noise_report(clean, ~np.isnan(losses), train_labels, num_classes)[3], epochs[-1]
 
 
 def build(args):
@@ -118,6 +118,9 @@ def build(args):
     if args.probs:
         probs = ProbsFile(args.probs)
         check_same_list([probs], names, args.labels)
+        if probs.shape[1] != num_classes:
+            raise InputError('--probs {}: {:,} classes, but {} has {:,}'.format(
+                args.probs, probs.shape[1], args.labels, num_classes))
         bins = report.reliability(*report.confidence(probs, labels))
         figures.append(('Calibration of {}: top-1 accuracy against top-1 probability; expected calibration error '
                         '{:.2f} %'.format(args.probs, 100 * bins[-1]), plots.png_data_uri(plots.reliability_figure(*bins))))
@@ -137,7 +140,8 @@ def build(args):
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
     try:
-        check_writable(args.out, '--out')
+        check_output(args.out, '--out', [('--predictions', args.predictions), ('--labels', args.labels),
+                                         ('--probs', args.probs), ('--train-list', args.train_list)])
         if args.logdir and not os.path.isdir(args.logdir):
             raise InputError('--logdir {}: no such folder'.format(args.logdir))
         page, summary = build(args)

@@ -19,9 +19,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lib.cli import report  # noqa: E402
+from lib.cli import positive_int, report  # noqa: E402
 from lib.errors import InputError  # noqa: E402
-from lib.fileio import check_writable, write_atomic  # noqa: E402
+from lib.fileio import check_outputs, write_atomic  # noqa: E402
 from lib.lists import class_meta, read_list, write_list  # noqa: E402
 from lib.noisy_labels import BY, noise_report, split  # noqa: E402
 from lib.sample_loss import read_losses  # noqa: E402
@@ -36,7 +36,7 @@ def get_args_parser():
                    'per class (default: %(default)s)')
     p.add_argument('--threshold', type=float, default=0.5, help='keep images whose probability of being clean '
                    'is above this (default: %(default)s, DivideMix\'s)')
-    p.add_argument('--min-class-images', type=int, default=10, metavar='N', help='--by class: classes with fewer '
+    p.add_argument('--min-class-images', type=positive_int, default=10, metavar='N', help='--by class: classes with fewer '
                    'seen images take the global verdict (default: %(default)s)')
     p.add_argument('--unseen', default='keep', choices=('keep', 'drop'), help='images without a loss '
                    '(default: %(default)s)')
@@ -54,6 +54,10 @@ def report_csv(rows, synsets):
     return out.getvalue()
 
 
+def noise_csv_path(out):
+    return os.path.splitext(out)[0] + '.noise.csv'
+
+
 def split_list(args):
     """Writes --out and its report; returns (kept, listed, unseen, overall estimated noise)."""
     if not 0 < args.threshold < 1:
@@ -62,15 +66,18 @@ def split_list(args):
     if not names:
         raise InputError('{}: no images listed'.format(args.list))
     losses = read_losses(args.losses, len(names))
+    seen = ~np.isnan(losses)
+    if not seen.any():
+        raise InputError('{}: no image of {} has a loss in them: nothing to split by'.format(
+            ', '.join(args.losses), args.list))
     synsets, _ = class_meta(args.list)
     num_classes = max(len(synsets), int(labels.max()) + 1 if len(labels) else 0)
     clean, _ = split(losses, labels, num_classes, args.by, args.threshold, args.min_class_images)
-    seen = np.isfinite(losses)
     keep = clean | (~seen if args.unseen == 'keep' else np.zeros_like(seen))
     write_list(args.out, [(names[i], labels[i]) for i in np.flatnonzero(keep)])
     images, seen_n, clean_n, noise = noise_report(clean, seen, labels, num_classes)
     order = np.lexsort((np.arange(num_classes), -np.nan_to_num(noise, nan=-1)))
-    write_atomic(os.path.splitext(args.out)[0] + '.noise.csv', report_csv(
+    write_atomic(noise_csv_path(args.out), report_csv(
         [(c, images[c], seen_n[c], clean_n[c], noise[c]) for c in order.tolist()], synsets))
     return int(keep.sum()), len(names), int((~seen).sum()), 1 - clean.sum() / max(seen.sum(), 1)
 
@@ -78,13 +85,14 @@ def split_list(args):
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
     try:
-        check_writable(args.out, '--out')
+        check_outputs([('--out', args.out), ('--out (its report)', noise_csv_path(args.out))],
+                      [('--list', args.list)] + [('--losses', p) for p in args.losses])
         kept, listed, unseen, noise = split_list(args)
     except (InputError, OSError) as e:
         return report(e, args.debug)
     print('Kept {:,} of {:,} images in {} ({:,} without a loss, {}); estimated noise among the seen: {:.1%}. '
           'Per class: {}'.format(kept, listed, args.out, unseen, 'kept' if args.unseen == 'keep' else 'dropped',
-                                 noise, os.path.splitext(args.out)[0] + '.noise.csv'))
+                                 noise, noise_csv_path(args.out)))
     return 0
 
 
