@@ -30,14 +30,13 @@ from tensorpack import launch_train_with_config  # noqa: E402
 from tensorpack.predict import PredictConfig  # noqa: E402
 
 import webvision_dataset as wd  # noqa: E402
-from lib import callbacks, checkpoints as ckpt, inference, signals, training  # noqa: E402
+from lib import callbacks, checkpoints as ckpt, inference, probs, signals, training  # noqa: E402
 from lib.bad_images import add_bad_input_args, bad_log_path  # noqa: E402
 from lib.constants import ERROR_NAMES, HEAD_PREFIX, IMAGES_PER_EPOCH, INPUT, PROB, SOURCES  # noqa: E402
 from lib.decode import decode_image, decoder  # noqa: E402
 from lib.distributed import Cluster, ClusterError, add_cluster_args  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from lib.fileio import check_outputs  # noqa: E402
-from lib.probs import sidecar_path  # noqa: E402
 from lib.freeze import TooLargeToFreeze, export as export_model  # noqa: E402
 from lib.ema import WeightAverage  # noqa: E402
 from lib.recipe import RecipeError, add_recipe_args, check_recipe, recipe_from_args  # noqa: E402
@@ -343,7 +342,7 @@ def evaluate(run):
     path = a.predictions or '{}.{}.predictions.json'.format(load, os.path.basename(os.path.normpath(run.data)))
     meta = wd.WebVisionMeta(run.data)
     check_outputs([('--predictions', path), ('--save-probs', a.save_probs),
-                   ('--save-probs (its .json)', a.save_probs and sidecar_path(a.save_probs))],
+                   ('--save-probs (its .json)', a.save_probs and probs.sidecar_path(a.save_probs))],
                   [('--load', f) for f in ckpt.checkpoint_files(load)] + [('--data', meta.list_path('val'))])
     meta.check_complete(['val'], fmt=a.format)
     files = meta.file_list('val')
@@ -356,7 +355,8 @@ def evaluate(run):
         make_model(run, meta.num_classes), weights(run), ds, names=[files.name(i) for i in range(len(files))],
         num_classes=meta.num_classes, list_path=meta.list_path('val'), weights=load, predictions=path,
         creator=session_creator(run), towers=run.towers, views=views, save_probs=a.save_probs,
-        about=dict(list=meta.list_path('val'), weights=load, tta=a.tta, ema=not a.no_ema, transform=run.transform.kind))
+        about=dict(list=meta.list_path('val'), weights=load, tta=a.tta, transform=run.transform.kind,
+                   ema=not a.no_ema and ckpt.has_average(load)))
     print('Wrote {} predictions to {}{}'.format(n, path, ' and their probabilities to ' + a.save_probs
                                                if a.save_probs else ''))
     if errors is None:

@@ -184,7 +184,11 @@ class BadImageReport(Callback):
 
 class SampleLosses(Callback):
     """--sample-loss: each training image's loss, from the steps themselves (fetched with the
-    training op), written at the end of every epoch (lib.sample_loss)."""
+    training op), written at the end of every epoch (lib.sample_loss). The files follow the
+    checkpoints: an epoch's .partial.npy (what a run stopped mid-epoch had seen) is removed only
+    once the checkpoint at that epoch's end exists, so a run killed after writing epoch-N.npy but
+    before that checkpoint resumes mid-epoch with its partial losses still there. It comes after
+    EpochCheckpoint in the callbacks, which saves at the start of the next epoch and at the end."""
     _chief_only = False     # every worker writes its share
 
     def __init__(self, logdir, count, steps_per_epoch, task=None):
@@ -209,12 +213,19 @@ class SampleLosses(Callback):
 
     def _trigger_epoch(self):
         sample_loss.write_losses(sample_loss.epoch_path(self.logdir, self.epoch_num, self.task), self.losses)
-        partial = sample_loss.epoch_path(self.logdir, self.epoch_num, self.task, partial=True)
-        if os.path.isfile(partial):
-            os.remove(partial)
         self.losses[:] = np.nan
+
+    def _before_epoch(self):
+        self._drop_partial(self.epoch_num - 1)      # its checkpoint was just saved
 
     def _after_train(self):
         if self.global_step % self.steps_per_epoch:     # stopped mid-epoch: keep what it saw
             sample_loss.write_losses(
                 sample_loss.epoch_path(self.logdir, self.epoch_num, self.task, partial=True), self.losses)
+        else:
+            self._drop_partial(self.epoch_num)
+
+    def _drop_partial(self, epoch):
+        partial = sample_loss.epoch_path(self.logdir, epoch, self.task, partial=True)
+        if epoch > 0 and os.path.isfile(partial):
+            os.remove(partial)

@@ -182,6 +182,18 @@ def read_num_classes(path):
     return int(shape[0])
 
 
+def has_average(path):
+    """Whether a checkpoint or .npz keeps moving averages of its weights (--ema), by its names only."""
+    path = resolve_checkpoint(path)
+    with _readable(path):
+        if path.endswith('.npz'):
+            with np.load(path, allow_pickle=False) as f:
+                names = f.files
+        else:
+            names = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+    return any(EMA_SUFFIX in n for n in names)
+
+
 class ResumeRestore(SaverRestore):
     """Restores a run from its checkpoint, refusing one of another model: tensorpack's SaverRestore
     only warns about variables it cannot find and trains on with them freshly initialised."""

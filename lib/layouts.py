@@ -23,16 +23,21 @@ DATASET_JSON = 'dataset.json'
 
 
 def detect_version(root):
-    """'1.0' or '2.0' from which val list or image folder the tree has; InputError when it has
-    both or neither (then --version decides)."""
-    found = [v for v, lay in LAYOUTS.items()
-             if os.path.isfile(os.path.join(root, lay['val_list'])) or os.path.isdir(os.path.join(root, lay['val_images']))]
+    """'1.0' or '2.0' by the val image folder the tree has (copies of 1.0 often keep its lists at
+    the root too, where 2.0 has them), else by its val list; InputError naming what was found when
+    that leaves both or neither (then --version decides)."""
+    def present(key, test):
+        return {v: lay[key] for v, lay in LAYOUTS.items() if test(os.path.join(root, lay[key]))}
+    folders, lists = present('val_images', os.path.isdir), present('val_list', os.path.isfile)
+    found = folders or lists
     if len(found) == 1:
-        return found[0]
-    expect = '; '.join('{}: {} and {}/'.format(v, LAYOUTS[v]['val_list'], LAYOUTS[v]['val_images']) for v in VERSIONS)
+        return next(iter(found))
     if not found:
+        expect = '; '.join('{}: {} and {}/'.format(v, LAYOUTS[v]['val_list'], LAYOUTS[v]['val_images']) for v in VERSIONS)
         raise InputError('{}: not an extracted WebVision tree: found neither layout ({})'.format(root, expect))
-    raise InputError('{}: has files of both WebVision 1.0 and 2.0 ({}); say which with --version'.format(root, expect))
+    raise InputError('{}: has {} of both WebVision 1.0 and 2.0 ({}); say which with --version'.format(
+        root, 'val image folders' if folders else 'val lists',
+        ', '.join('{}: {}{}'.format(v, found[v], '/' if folders else '') for v in VERSIONS)))
 
 
 def parse_subset(text):

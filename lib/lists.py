@@ -123,9 +123,17 @@ def _read_list_lines(path, text, need_labels):
     return names, labels, linenos.__getitem__
 
 
-def read_synsets(path):
-    """The synset ids of a synsets.txt (the first field of each line; class id = position)."""
-    return [line.split()[0] for _, line in read_lines(path)]
+def read_synsets(path, unique=False):
+    """The synset ids of a synsets.txt (the first field of each line; class id = position);
+    ``unique``: InputError naming both lines of a synset listed twice (two class ids for one class)."""
+    synsets, first = [], {}
+    for lineno, line in read_lines(path):
+        wnid = line.split()[0]
+        if unique and wnid in first:
+            raise InputError('{}:{}: {} is also line {}: a class listed twice'.format(path, lineno, wnid, first[wnid]))
+        first.setdefault(wnid, lineno)
+        synsets.append(wnid)
+    return synsets
 
 
 def read_synset_words(path):

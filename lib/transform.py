@@ -14,6 +14,7 @@ loads with ``allow_pickle=False``), and for a run of this toolkit in LOGDIR/tran
 import dataclasses
 import json
 import math
+import io
 import os
 import zipfile
 
@@ -21,13 +22,14 @@ import numpy as np
 
 from lib.constants import IMAGE_MEAN_RGB, IMAGE_STD_RGB
 from lib.errors import InputError
-from lib.fileio import write_atomic
+from lib.fileio import open_input, write_atomic
 
 KINDS = ('toolkit', 'torchvision')
 INTERPOLATIONS = ('bilinear', 'bicubic')
 NPZ_KEY = '__transform__'
 FILE_NAME = 'transform.json'
 MAX_RECORD_BYTES = 4096
+NPY_HEADER_BYTES = 256          # what np.save puts before a small 1-D array
 IMAGENET_MEAN = tuple(float(m) for m in np.round(IMAGE_MEAN_RGB / 255., 3))
 IMAGENET_STD = tuple(float(s) for s in np.round(IMAGE_STD_RGB / 255., 3))
 
@@ -77,8 +79,9 @@ def from_json(text, source):
     (the record comes with downloaded or converted files: it is checked field by field)."""
     try:
         d = json.loads(text)
-    except ValueError as e:
-        raise TransformError('{}: the transform record is not JSON ({})'.format(source, e)) from None
+    except (ValueError, RecursionError) as e:       # 2,000 nested brackets overflow the parser's stack
+        reason = 'nested too deep' if isinstance(e, RecursionError) else e
+        raise TransformError('{}: the transform record is not JSON ({})'.format(source, reason)) from None
     if not isinstance(d, dict):
         raise TransformError('{}: the transform record is {}, not an object'.format(source, type(d).__name__))
     fields = {f.name for f in dataclasses.fields(Transform)}
@@ -128,26 +131,45 @@ def write_record(logdir, t):
 def read_transform(weights_path):
     """The Transform recorded with a resolved checkpoint prefix or .npz, or None when none is."""
     if weights_path.endswith('.npz'):
-        try:
-            with np.load(weights_path, allow_pickle=False) as f:
-                if NPZ_KEY not in f.files:
-                    return None
-                data = f[NPZ_KEY]
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise TransformError('{}: cannot be read as weights ({}); is it damaged or cut short?'.format(
-                weights_path, reason)) from None
-        if data.dtype != np.uint8 or data.ndim != 1 or data.size > MAX_RECORD_BYTES:
-            raise TransformError('{}: {} is not a transform record'.format(weights_path, NPZ_KEY))
-        return from_json(data.tobytes().decode('utf-8', 'replace'), weights_path)
+        data = _npz_record(weights_path)
+        return None if data is None else from_json(data.tobytes().decode('utf-8', 'replace'), weights_path)
     path = record_path(weights_path)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         return None
-    with open(path, 'rb') as f:
+    with open_input(path) as f:
         data = f.read(MAX_RECORD_BYTES + 1)
     if len(data) > MAX_RECORD_BYTES:
         raise TransformError('{}: over {} bytes; not a transform record'.format(path, MAX_RECORD_BYTES))
     return from_json(data.decode('utf-8', 'replace'), path)
+
+
+def _npz_record(path):
+    """The uint8 array under NPZ_KEY of an .npz, or None; its size is read from the zip entry's
+    header and bounded before it is inflated (a 1 MB entry may inflate to gigabytes)."""
+    limit = MAX_RECORD_BYTES + NPY_HEADER_BYTES
+    try:
+        with open_input(path) as f, zipfile.ZipFile(f) as z:
+            try:
+                info = z.getinfo(NPZ_KEY + '.npy')
+            except KeyError:
+                return None
+            if info.file_size > limit:
+                raise TransformError('{}: {} holds {:,} bytes; a transform record has at most {:,}'.format(
+                    path, NPZ_KEY, info.file_size, MAX_RECORD_BYTES))
+            with z.open(info) as member:
+                raw = member.read(limit + 1)        # bounded, whatever the header said
+        if len(raw) > limit:
+            raise TransformError('{}: {} inflates past its stated size: not a transform record'.format(path, NPZ_KEY))
+        data = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError) as e:
+        if isinstance(e, TransformError):
+            raise
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TransformError('{}: cannot be read as weights ({}); is it damaged or cut short?'.format(
+            path, reason)) from None
+    if data.dtype != np.uint8 or data.ndim != 1 or data.size > MAX_RECORD_BYTES:
+        raise TransformError('{}: {} is not a transform record'.format(path, NPZ_KEY))
+    return data
 
 
 def choose(flag, weights_path):

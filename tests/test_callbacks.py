@@ -1,4 +1,5 @@
 """lib/callbacks.py: named validation errors, the loader watchdog and the image counter, in-process."""
+import os
 import time
 from types import SimpleNamespace
 
@@ -65,3 +66,50 @@ def test_counted_flow_counts_images_not_batches():
             pass
     flow = CountedFlow(Batches())
     assert sum(1 for _ in flow) == 2 and flow.images == 8
+
+
+class Steps:
+    """What SampleLosses reads of a trainer: the epoch and the global step."""
+
+    def __init__(self, epoch_num, global_step):
+        self.epoch_num, self.global_step = epoch_num, global_step
+
+
+def run_steps(cb, trainer, indices, loss):
+    """Steps of one tower: each gives (indices, losses)."""
+    for index in indices:
+        trainer.global_step += 1
+        cb._after_run(None, SimpleNamespace(results=[np.array([index]), np.array([loss])]))
+
+
+def test_sample_losses_keep_the_partial_epoch_until_its_checkpoint_is_saved(tmp_path):
+    """SIGTERM mid-epoch 1 at step 4 of 8; the rerun finishes the epoch and writes epoch-1.npy, then is
+    killed -9 before the epoch's checkpoint (saved at the next epoch's start): the next rerun resumes at
+    step 4 again and must still have the first 4 steps' losses."""
+    from lib import sample_loss
+    from lib.callbacks import SampleLosses
+    logdir, count = str(tmp_path), 10
+    first = SampleLosses(logdir, count, steps_per_epoch=8)
+    first.trainer = Steps(0, 0)                              # before training: the epochs done
+    first._before_train()
+    first.trainer.epoch_num = 1
+    run_steps(first, first.trainer, range(4), 1.)
+    first._after_train()                                     # stopped by SIGTERM: checkpoint at step 4
+    partial = sample_loss.epoch_path(logdir, 1, partial=True)
+    for _ in range(2):                                       # the rerun killed -9 in the window, then again
+        rerun = SampleLosses(logdir, count, steps_per_epoch=8)
+        rerun.trainer = Steps(0, 4)
+        rerun._before_train()
+        rerun.trainer.epoch_num = 1
+        run_steps(rerun, rerun.trainer, range(4, 8), 2.)
+        rerun._trigger_epoch()
+        assert os.path.isfile(partial)                       # epoch 1's checkpoint is not written yet
+        losses = sample_loss.read_losses([sample_loss.epoch_path(logdir, 1)], count)
+        assert losses[:4].tolist() == [1.] * 4 and losses[4:8].tolist() == [2.] * 4 and np.isnan(losses[8:]).all()
+    rerun.trainer.epoch_num = 2
+    rerun._before_epoch()                                    # after EpochCheckpoint saved model-8
+    assert not os.path.exists(partial)
+    run_steps(rerun, rerun.trainer, range(8), 3.)
+    rerun._trigger_epoch()
+    rerun._after_train()                                     # the end: model-16 saved before this
+    assert sorted(os.listdir(os.path.join(logdir, 'sample_loss'))) == ['epoch-1.npy', 'epoch-2.npy']

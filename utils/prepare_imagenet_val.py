@@ -23,7 +23,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib.cli import report as report_error  # noqa: E402
 from lib.errors import InputError  # noqa: E402
-from lib.fileio import open_input, read_lines, write_atomic  # noqa: E402
+from lib.fileio import check_input, open_input, read_lines, write_atomic  # noqa: E402
 from lib.layouts import write_dataset_json  # noqa: E402
 from lib.listscan import is_safe_name  # noqa: E402
 from lib.lists import read_synsets, short, write_list  # noqa: E402
@@ -88,9 +88,8 @@ def build(args):
     folder = os.path.abspath(args.imagenet_val)
     if not os.path.isdir(folder):
         raise InputError('--imagenet-val {}: no such folder'.format(args.imagenet_val))
-    if not os.path.isfile(args.synsets):
-        raise InputError('--synsets {}: no such file'.format(args.synsets))
-    synsets = read_synsets(args.synsets)
+    check_input(args.synsets, '--synsets')
+    synsets = read_synsets(args.synsets, unique=True)
     if not synsets:
         raise InputError('--synsets {}: no classes in it'.format(args.synsets))
     index = {w: c for c, w in reversed(list(enumerate(synsets)))}
