@@ -151,15 +151,20 @@ def write_synsets(folder, synsets):
     write_atomic(os.path.join(folder, 'synset_words.txt'), ''.join('{} {}\n'.format(w, n) for w, n in synsets))
 
 
+def class_meta_paths(list_path, synsets=None, names=None):
+    """(synsets file, names file): the given ones, or meta/synsets.txt and meta/synset_words.txt
+    beside the list (inputs that outputs must not replace, whether or not they exist)."""
+    folder = os.path.dirname(os.path.abspath(list_path))
+    return synsets or os.path.join(folder, 'synsets.txt'), names or os.path.join(folder, 'synset_words.txt')
+
+
 def class_meta(list_path, synsets=None, names=None):
     """(synset ids, names) from the given files or, by default, meta/synsets.txt and
     meta/synset_words.txt beside the list; ([], {}) where there are none."""
-    folder = os.path.dirname(os.path.abspath(list_path))
     for given in (synsets, names):
         if given and not os.path.isfile(given):
             raise InputError('{}: no such file'.format(given))
-    synsets = synsets or os.path.join(folder, 'synsets.txt')
-    names = names or os.path.join(folder, 'synset_words.txt')
+    synsets, names = class_meta_paths(list_path, synsets, names)
     ids = read_synsets(synsets) if os.path.isfile(synsets) else []
     words = read_synset_words(names) if os.path.isfile(names) else {}
     return ids, words

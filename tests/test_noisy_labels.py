@@ -103,3 +103,54 @@ def test_split_noisy_refuses_an_empty_list(tmp_path, capsys):
                              '--out', str(tmp_path / 'o.txt')]) == 1
     assert 'train.txt: no images listed' in capsys.readouterr().err
     assert not (tmp_path / 'o.txt').exists()
+
+
+def small_list(tmp_path, n):
+    (tmp_path / 'train.txt').write_text(''.join('im{}.jpg {}\n'.format(i, i % 4) for i in range(n)))
+    return str(tmp_path / 'train.txt')
+
+
+def split_argv(tmp_path, losses_path):
+    return ['--losses', losses_path, '--list', str(tmp_path / 'train.txt'), '--out', str(tmp_path / 'clean.txt')]
+
+
+def test_an_infinite_loss_is_the_noisiest_and_huge_losses_do_not_overflow(tmp_path):
+    losses, labels, noisy = noisy_losses(n=400)
+    losses = losses.astype(np.float64)
+    losses[:3] = np.inf
+    clean, prob = split(losses, labels, 4)
+    assert not clean[:3].any() and (prob[:3] == 0).all() and (clean[3:] == ~noisy[3:]).mean() > 0.95
+    path = str(tmp_path / 'big.npy')
+    np.save(path, losses * 1e300)                   # float64, near its largest: a mean of two would overflow
+    mean = read_losses([path, path], 400)
+    assert np.isfinite(mean[3:]).all() and np.allclose(mean[3:], losses[3:] * 1e300)
+    assert (mean[:3] == np.inf).all()
+    small_list(tmp_path, 400)
+    assert split_noisy.main(split_argv(tmp_path, path)) == 0
+    kept = {line.split()[0] for line in open(str(tmp_path / 'clean.txt'))}
+    assert not kept & {'im0.jpg', 'im1.jpg', 'im2.jpg'} and len(kept) > 200
+
+
+def test_loss_files_that_cannot_be_losses_are_refused_before_allocating(tmp_path, capsys):
+    small_list(tmp_path, 8)
+    claims = str(tmp_path / 'claims.npy')
+    with open(claims, 'wb') as f:                   # a header claiming 10^13 float32 entries, and no data
+        np.lib.format.write_array_header_1_0(f, {'descr': '<f4', 'fortran_order': False, 'shape': (10 ** 13,)})
+    nan = str(tmp_path / 'nan.npy')
+    write_losses(nan, np.full(8, np.nan))
+    negative = str(tmp_path / 'neg.npy')
+    write_losses(negative, [0.5, -1, 0, 0, 0, 0, 0, 0])
+    for path, message in ((claims, 'cut short: 128 bytes, its header needs 40,000,000,000,128'),
+                          (nan, 'no image of {} has a loss'.format(tmp_path / 'train.txt')),
+                          (negative, 'entry 1 is -1.0: a loss is at least 0')):
+        assert split_noisy.main(split_argv(tmp_path, path)) == 1
+        err = capsys.readouterr().err
+        assert message in err and 'Traceback' not in err, err
+    short = str(tmp_path / 'short.npy')
+    with open(short, 'wb') as f:
+        np.lib.format.write_array_header_1_0(f, {'descr': '<f2', 'fortran_order': False, 'shape': (8,)})
+    with pytest.raises(InputError, match='cut short'):
+        read_losses([short], 8)
+    with pytest.raises(SystemExit):
+        split_noisy.main(split_argv(tmp_path, nan) + ['--min-class-images', '-5'])
+    assert "--min-class-images: expected a positive whole number, got '-5'" in capsys.readouterr().err

@@ -167,3 +167,68 @@ def test_ensemble_refuses_an_empty_list(tmp_path, capsys):
     p = write_probs(tmp_path / 'a.npy', [], np.zeros((0, 5), np.float16))
     assert ensemble.main(['--probs', p, '--list', str(empty), '--out', str(tmp_path / 'o.json')]) == 1
     assert 'val.txt: no images listed' in capsys.readouterr().err
+
+
+def test_a_killed_write_leaves_a_temporary_that_readers_refuse_and_the_next_write_removes(tmp_path, capsys):
+    """--save-probs killed mid-way: its full-size temporary is no result, and goes with the next write."""
+    list_path, names = write_list(tmp_path, 20)
+    final = str(tmp_path / 'p.npy')
+    with pytest.raises(KeyboardInterrupt):
+        with probs_writer(final, names, 7) as out:
+            out[:10] = 1. / 7
+            leftover = [n for n in os.listdir(str(tmp_path)) if n.startswith('.p.npy.tmp-')]
+            raise KeyboardInterrupt                                 # Ctrl-C: the temporary goes at once
+    assert len(leftover) == 1 and not [n for n in os.listdir(str(tmp_path)) if '.tmp-' in n]
+    assert not os.path.exists(final)
+    # kill -9 leaves it behind: one of a dead process (pids stop at 2**22, so 2**22 + 1 never lives)
+    dead = str(tmp_path / '.p.npy.tmp-{}-0123abcd.npy'.format(2 ** 22 + 1))
+    np.save(dead, np.zeros((20, 7), np.float16))
+    assert ensemble.main(['--probs', dead, '--list', list_path, '--out', str(tmp_path / 'o.json')]) == 1
+    assert 'a temporary file that an interrupted run left unfinished' in capsys.readouterr().err
+    write_probs(final, names, random_probs(0, 20, 7))
+    assert sorted(os.listdir(str(tmp_path))) == ['p.npy', 'p.npy.json', 'val.txt']
+
+
+@pytest.mark.parametrize('rows, message', [
+    (lambda p: p * -1, 'outside [0, 1]'),
+    (lambda p: p * 3, 'outside [0, 1]'),
+    (lambda p: p * 0, 'summing to 0, not 1'),
+    (lambda p: np.where(np.arange(len(p))[:, None] == 3, np.nan, p), 'not finite'),
+])
+def test_ensemble_refuses_rows_that_are_not_probabilities(tmp_path, capsys, rows, message):
+    list_path, names = write_list(tmp_path, 20)
+    bad = write_probs(tmp_path / 'bad.npy', names, rows(random_probs(1, 20, 7).astype(np.float32)))
+    good = write_probs(tmp_path / 'good.npy', names, random_probs(2, 20, 7))
+    assert ensemble.main(['--probs', good, bad, '--list', list_path, '--out', str(tmp_path / 'o.json')]) == 1
+    err = capsys.readouterr().err
+    assert 'error: {}: row '.format(bad) in err and message in err and 'not probabilities' in err, err
+    assert not os.path.exists(str(tmp_path / 'o.json'))
+
+
+def test_ensemble_weights_of_any_size_and_too_few_classes(tmp_path, capsys):
+    list_path, names = write_list(tmp_path, 20)
+    a, b = (write_probs(tmp_path / '{}.npy'.format(s), names, random_probs(s, 20, 7)) for s in (3, 4))
+    out = str(tmp_path / 'o.json')
+    assert ensemble.main(['--probs', a, b, '--list', list_path, '--out', out, '--weights', '1e308', '1e308']) == 0
+    huge = read_predictions(out)[1]
+    assert ensemble.main(['--probs', a, b, '--list', list_path, '--out', out]) == 0
+    assert read_predictions(out)[1] == huge                         # the same as equal weights of 1
+    for classes in (0, 4):
+        few = write_probs(tmp_path / 'few{}.npy'.format(classes), names, np.full((20, classes), 1. / max(classes, 1)))
+        assert ensemble.main(['--probs', few, '--list', list_path, '--out', out]) == 1
+        assert '{} classes; a prediction names the top 5'.format(classes) in capsys.readouterr().err
+
+
+def test_fifos_and_folders_given_as_inputs_are_refused_at_once(tmp_path, capsys):
+    list_path, names = write_list(tmp_path, 20)
+    good = write_probs(tmp_path / 'good.npy', names, random_probs(0, 20, 7))
+    fifo = str(tmp_path / 'pipe.npy')
+    os.mkfifo(fifo)
+    out = str(tmp_path / 'o.json')
+    for argv, what in ((['--probs', fifo, '--list', list_path], 'is a FIFO'),
+                       (['--probs', good, '--list', fifo], 'is a FIFO'),
+                       (['--probs', str(tmp_path), '--list', list_path], 'is a folder'),
+                       (['--probs', '/dev/zero', '--list', list_path], 'is a character device')):
+        assert ensemble.main(argv + ['--out', out]) == 1            # returns: nothing waits for a writer
+        err = capsys.readouterr().err
+        assert what + ', expected a regular file' in err and 'Traceback' not in err, err

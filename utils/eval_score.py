@@ -21,6 +21,7 @@ from lib.cli import positive_int  # noqa: E402
 from lib.constants import ERROR_NAMES  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from lib.fileio import check_output, write_atomic  # noqa: E402
+from lib.lists import class_meta_paths  # noqa: E402
 from lib.memory import no_gc_for_this_process  # noqa: E402
 from lib.scoring import score  # noqa: E402,F401  (tests call eval_score.score)
 
@@ -50,8 +51,9 @@ def main(argv=None):
     no_gc_for_this_process()
     try:
         if args.per_class:
+            synsets, names = class_meta_paths(args.labels, args.synsets, args.names)
             check_output(args.per_class, '--per-class', [('--predictions', args.predictions), ('--labels', args.labels),
-                                                         ('--synsets', args.synsets), ('--names', args.names)])
+                                                         ('--synsets', synsets), ('--names', names)])
         errors, per_class = score(args.predictions, args.labels, args.synsets, args.names, args.num_classes)
     except (InputError, OSError) as e:
         print('error: {}'.format(e), file=sys.stderr)

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib.cli import positive_int  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from lib.fileio import check_outputs, write_atomic  # noqa: E402
-from lib.lists import class_meta, read_list  # noqa: E402
+from lib.lists import class_meta, class_meta_paths, read_list  # noqa: E402
 from lib.memory import no_gc_for_this_process  # noqa: E402
 from lib.predictions import align, read_predictions, topk_array  # noqa: E402
 
@@ -80,7 +80,8 @@ def main(argv=None):
     try:
         zpath = zip_path(args) if args.zip else None
         check_outputs([('--out', args.out), ('--zip', zpath)],
-                      [('--predictions', args.predictions), ('--test-list', args.test_list), ('--synsets', args.synsets)])
+                      [('--predictions', args.predictions), ('--test-list', args.test_list),
+                       ('--synsets', class_meta_paths(args.test_list, args.synsets)[0])])
         lines = submission_lines(args.predictions, args.test_list, num_classes_for(args))
         text = '\n'.join(lines) + '\n'
         write_atomic(args.out, text)

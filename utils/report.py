@@ -26,7 +26,7 @@ from lib import plots, report  # noqa: E402
 from lib.cli import positive_float, positive_int  # noqa: E402
 from lib.errors import InputError  # noqa: E402
 from lib.fileio import check_output, write_atomic  # noqa: E402
-from lib.lists import read_list  # noqa: E402
+from lib.lists import class_meta_paths, read_list  # noqa: E402
 from lib.probs import ProbsFile, check_same_list  # noqa: E402
 from lib.scoring import scored  # noqa: E402
 from lib.stats import read_stats  # noqa: E402
@@ -87,11 +87,15 @@ def estimated_noise(logdir, train_labels, num_classes):
     return noise_report(clean, ~np.isnan(losses), train_labels, num_classes)[3], epochs[-1]
 
 
+def train_list_path(args):
+    return args.train_list or os.path.join(os.path.dirname(os.path.abspath(args.labels)), 'train.txt')
+
+
 def build(args):
     """The page's HTML and a one-line summary."""
     names, labels, top5, synsets, words, num_classes = scored(args.predictions, args.labels)
     root = os.path.dirname(os.path.dirname(os.path.abspath(args.labels)))
-    train_path = args.train_list or os.path.join(os.path.dirname(os.path.abspath(args.labels)), 'train.txt')
+    train_path = train_list_path(args)
     counts_train, train_labels = train_counts(train_path, num_classes)
     noise, epoch = estimated_noise(args.logdir, train_labels, num_classes) if args.logdir else (None, None)
     errors, rows, counts, err1 = report.class_rows(labels, top5, num_classes, synsets, words, counts_train, noise)
@@ -141,7 +145,8 @@ def main(argv=None):
     args = get_args_parser().parse_args(argv)
     try:
         check_output(args.out, '--out', [('--predictions', args.predictions), ('--labels', args.labels),
-                                         ('--probs', args.probs), ('--train-list', args.train_list)])
+                                         ('--probs', args.probs), ('--train-list', train_list_path(args))] +
+                     [('--labels (its meta)', p) for p in class_meta_paths(args.labels)])
         if args.logdir and not os.path.isdir(args.logdir):
             raise InputError('--logdir {}: no such folder'.format(args.logdir))
         page, summary = build(args)
