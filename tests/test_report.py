@@ -237,3 +237,45 @@ def test_sample_losses_of_another_list_skip_the_noise_panel_with_a_warning(tmp_p
     assert proc.returncode == 0 and '2 figures' in proc.stdout, proc.stderr
     assert 'warning: no noise panel: ' in proc.stderr and 'epoch-3.npy' in proc.stderr
     assert 'estimated label noise per class' not in out.read_text()
+
+
+def report_main(*args):
+    sys.path.insert(0, os.path.join(ROOT, 'utils'))
+    import report as report_script
+    return report_script.main([str(a) for a in args])
+
+
+@pytest.mark.parametrize('fill, message', [
+    (lambda m: m.fill(np.nan), 'not finite'),
+    (lambda m: m.fill(-1. / 6), 'outside [0, 1]'),
+    (lambda m: m.fill(1e4), 'outside [0, 1]'),        # float16 keeps 10,000
+    (lambda m: m.fill(0.1), 'summing to 0.5999, not 1'),     # float16's 0.1, six times
+])
+def test_probabilities_that_are_not_probabilities_draw_no_panel(tmp_path, capsys, fill, message):
+    from lib.probs import probs_writer
+    root, names, labels = make_root(tmp_path)
+    pred, _ = predict(names, labels, 6, tmp_path)
+    probs, out = str(tmp_path / 'p.npy'), tmp_path / 'report.html'
+    with probs_writer(probs, names, 6) as m:
+        fill(m)
+    assert report_main('--predictions', pred, '--labels', root / 'meta' / 'val.txt', '--probs', probs, '--out', out) == 1
+    err = capsys.readouterr().err
+    assert 'error: {}: row 0 holds values'.format(probs) in err and message in err and 'not probabilities' in err, err
+    assert not out.exists()
+
+
+def test_probabilities_of_another_class_count_and_bad_budgets_are_refused(tmp_path, capsys):
+    from lib.probs import probs_writer
+    root, names, labels = make_root(tmp_path)
+    pred, _ = predict(names, labels, 6, tmp_path)
+    probs, out = str(tmp_path / 'p.npy'), tmp_path / 'report.html'
+    with probs_writer(probs, names, 7) as m:
+        m[:] = 1. / 7
+    assert report_main('--predictions', pred, '--labels', root / 'meta' / 'val.txt', '--probs', probs, '--out', out) == 1
+    assert '--probs {}: 7 classes, but {} has 6'.format(probs, root / 'meta' / 'val.txt') in capsys.readouterr().err
+    for value in ('nan', '-1', '0', 'inf', 'x'):
+        with pytest.raises(SystemExit):
+            report_main('--predictions', pred, '--labels', root / 'meta' / 'val.txt', '--max-thumb-mb', value, '--out', out)
+        err = capsys.readouterr().err
+        assert 'argument --max-thumb-mb: expected a' in err and repr(value) in err, err
+    assert not out.exists()

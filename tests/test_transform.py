@@ -1,6 +1,7 @@
 """lib.transform (the record of a model's evaluation transform) and lib.decode.TorchvisionDecoder,
 against torchvision's transform re-derived from its source (helpers/torchvision_ref.py)."""
 import io
+import os
 import json
 
 import cv2
@@ -163,3 +164,35 @@ def test_a_damaged_npz_is_named_as_weights_that_cannot_be_read(tmp_path, content
     path.write_bytes(content)
     with pytest.raises(tr.TransformError, match=r'w.npz: cannot be read as weights \(.+\); is it damaged'):
         tr.read_transform(str(path))
+
+
+def test_a_deeply_nested_record_is_refused_without_recursing(tmp_path):
+    (tmp_path / tr.FILE_NAME).write_bytes(b'[' * 2000 + b']' * 2000)
+    with pytest.raises(tr.TransformError, match=r'transform.json: the transform record is not JSON \(nested too deep\)'):
+        tr.read_transform(str(tmp_path / 'model-1'))
+    npz = str(tmp_path / 'deep.npz')
+    np.savez(npz, **{tr.NPZ_KEY: np.frombuffer(b'[' * 2000, np.uint8)})
+    with pytest.raises(tr.TransformError, match='deep.npz: the transform record is not JSON'):
+        tr.read_transform(npz)
+
+
+def test_a_record_entry_that_inflates_past_its_limit_is_refused_before_inflating(tmp_path):
+    """A small zip entry of zeros that inflates to 256 MiB: refused by the entry's header, at no memory."""
+    import tracemalloc
+    import zipfile
+    path = str(tmp_path / 'bomb.npz')
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {'descr': '|u1', 'fortran_order': False, 'shape': (2 ** 28,)})
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as z, z.open(tr.NPZ_KEY + '.npy', 'w', force_zip64=True) as m:
+        m.write(header.getvalue())
+        zeros = bytes(2 ** 24)
+        for _ in range(2 ** 28 // len(zeros)):
+            m.write(zeros)
+    assert os.path.getsize(path) < 2 ** 20
+    tracemalloc.start()         # numpy's buffers are traced too
+    with pytest.raises(tr.TransformError, match=r'bomb.npz: __transform__ holds 268,435,584 bytes; a transform '
+                                                r'record has at most 4,096'):
+        tr.read_transform(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2 ** 20, peak
