@@ -1,6 +1,8 @@
 """imagenet-resnet.py on hostile or broken input: every case ends in one clear error line (no
 traceback), and SIGTERM ends a run in any state within seconds."""
+import json
 import os
+import stat
 import shutil
 import signal
 import time
@@ -140,3 +142,90 @@ def test_bad_list_lines_are_one_line_errors(demo_root, tmp_path):
         f.write(b'\n'.join(lines[:n] + lines[n + 1:]))
     proc = run_driver(*args, check=False)
     assert_one_line_error(proc, "{}:{}: not UTF-8 text: byte b'\\xe9'".format(train, n + 1))
+
+
+def hostile_val_root(demo_root, root):
+    """A root whose val list has 2 good images, a folder, a FIFO and a link to /dev/zero."""
+    copy_meta(demo_root, root)
+    os.makedirs(os.path.join(root, 'val'))
+    with open(os.path.join(demo_root, 'meta', 'val.txt')) as f:
+        good = [line.split() for line in f if line.strip()][:2]
+    for name, _ in good:
+        shutil.copy(os.path.join(demo_root, 'val', name), os.path.join(root, 'val', name))
+    os.makedirs(os.path.join(root, 'val', 'adir.jpg'))
+    os.mkfifo(os.path.join(root, 'val', 'pipe.jpg'))
+    os.symlink('/dev/zero', os.path.join(root, 'val', 'zero.jpg'))
+    rows = good + [['adir.jpg', '0'], ['pipe.jpg', '1'], ['zero.jpg', '2']]
+    with open(os.path.join(root, 'meta', 'val.txt'), 'w') as f:
+        f.writelines('{} {}\n'.format(*r) for r in rows)
+    return [r[0] for r in rows]
+
+
+def test_eval_of_folders_fifos_and_devices_predicts_each_once_without_hanging(demo_root, trained_run, tmp_path):
+    root, out = str(tmp_path / 'root'), str(tmp_path / 'p.json')
+    names = hostile_val_root(demo_root, root)
+    proc = run_driver(*SMALL, '--data', root, '--eval', '--load', trained_run, '--predictions', out, timeout=300)
+    log = proc.stdout + proc.stderr         # tensorpack's logger writes to stdout
+    assert 'Traceback' not in log
+    assert '3 of 5 images in {} could not be decoded'.format(os.path.join(root, 'meta', 'val.txt')) in log
+    for name in names[2:]:          # one warning each, though tensorpack decodes the first batch twice
+        assert log.count('{}: not decodable'.format(os.path.join(root, 'val', name))) == 1, log[-3000:]
+    assert [p['file'] for p in json.load(open(out))] == names
+    assert stat.S_ISFIFO(os.lstat(os.path.join(root, 'val', 'pipe.jpg')).st_mode)
+
+
+def test_predict_and_training_pass_over_a_listed_folder(demo_root, trained_run, tmp_path):
+    root = str(tmp_path / 'root')
+    names = hostile_val_root(demo_root, root)
+    folder, good = os.path.join(root, 'val', 'adir.jpg'), os.path.join(root, 'val', names[0])
+    proc = run_driver(*SMALL, '--data', root, '--load', trained_run, '--predict', folder, good, check=False)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    assert '{}: cannot predict: not a regular file: a folder'.format(folder) in proc.stderr
+    assert proc.stdout.splitlines()[0] == good
+    train = os.path.join(root, 'meta', 'train.txt')
+    with open(train) as f:
+        lines = f.read().splitlines()
+    first = lines[0].split()[0]
+    os.makedirs(os.path.join(root, 'train', os.path.dirname(first)))
+    os.makedirs(os.path.join(root, 'train', first))               # the first training image is a folder
+    for line in lines[1:]:
+        name = line.split()[0]
+        os.makedirs(os.path.dirname(os.path.join(root, 'train', name)), exist_ok=True)
+        shutil.copy(os.path.join(demo_root, 'train', name), os.path.join(root, 'train', name))
+    logdir = str(tmp_path / 'run')
+    run_driver(*SMALL, '--data', root, '--logdir', logdir, '--epochs', 1, '--steps-per-epoch', 3, '--no-val',
+               '--workers', 1, timeout=300)
+    assert os.path.exists(os.path.join(logdir, 'model-3.index'))
+    with open(os.path.join(logdir, 'bad_images.txt')) as f:
+        bad = set(f.read().splitlines())
+    assert bad <= {'{}\tnot a regular file: a folder'.format(os.path.join(root, 'train', first))}
+
+
+def test_eval_outputs_never_replace_an_input_a_device_or_each_other(demo_root, trained_run, tmp_path):
+    out = str(tmp_path / 'p.npy')
+    proc = run_driver(*SMALL, '--data', demo_root, '--eval', '--load', trained_run, '--predictions', out,
+                      '--save-probs', out, check=False)
+    assert_one_line_error(proc, '--save-probs {}: is also --predictions {}; refusing'.format(out, out))
+    index = trained_run_checkpoint(trained_run) + '.index'
+    before = open(index, 'rb').read()
+    proc = run_driver(*SMALL, '--data', demo_root, '--eval', '--load', trained_run, '--predictions', index, check=False)
+    assert_one_line_error(proc, '--predictions {}: is also --load {}; refusing to overwrite an input'.format(index, index))
+    assert open(index, 'rb').read() == before
+    fifo = str(tmp_path / 'fifo.npy')
+    os.mkfifo(fifo)
+    proc = run_driver(*SMALL, '--data', demo_root, '--eval', '--load', trained_run, '--predictions', str(tmp_path / 'p.json'),
+                      '--save-probs', fifo, check=False)
+    assert_one_line_error(proc, '--save-probs {}: is a FIFO; refusing to replace it'.format(fifo))
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_the_probabilities_say_ema_only_for_a_checkpoint_with_an_average(demo_root, trained_run, tmp_path):
+    probs = str(tmp_path / 'p.npy')
+    run_driver(*SMALL, '--data', demo_root, '--eval', '--load', trained_run, '--predictions', str(tmp_path / 'p.json'),
+               '--save-probs', probs)
+    assert json.load(open(probs + '.json'))['ema'] is False          # trained without --ema: no average in it
+
+
+def trained_run_checkpoint(logdir):
+    from lib.checkpoints import latest_checkpoint
+    return latest_checkpoint(logdir)

@@ -231,3 +231,45 @@ def test_checker_reports_every_kind_of_fault_in_one_run(tmp_path):
     assert proc.returncode == 1 and '2 error(s)' in proc.stdout
     assert '{}:3: n1 is also line 1'.format(meta / 'synsets.txt') in proc.stdout
     assert "{}:2: not UTF-8 text: byte b'\\xff'".format(meta / 'val.txt') in proc.stdout
+
+
+def test_checker_reports_missing_and_special_val_files_with_its_shared_image_search(trees, tmp_path):
+    """The default search for val images that are training images: a missing val file, a FIFO and a
+    folder among the val images are findings like the others, never an abort or a hang."""
+    tree, root = str(tmp_path / 'tree'), str(tmp_path / 'root')
+    shutil.copytree(trees['2.0'], tree)
+    script('preprocess.py', '--root', tree, '--out', root)
+    images = os.path.join(tree, 'val_images_resized')
+    os.remove(os.path.join(images, 'val000001.jpg'))
+    os.remove(os.path.join(images, 'val000002.jpg'))
+    os.mkfifo(os.path.join(images, 'val000002.jpg'))
+    os.remove(os.path.join(images, 'val000003.jpg'))
+    os.mkdir(os.path.join(images, 'val000003.jpg'))
+    proc = subprocess.run([sys.executable, os.path.join(UTILS, 'check_data.py'), '--root', root],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    out, val = proc.stdout, os.path.join(root, 'meta', 'val.txt')
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr and not proc.stderr.startswith('error'), proc.stderr
+    assert '3 error(s)' in out, out
+    for line, name in ((2, 'val000001.jpg'), (3, 'val000002.jpg'), (4, 'val000003.jpg')):
+        assert "{}:{}: '{}' is not a file in {}".format(val, line, name, os.path.join(root, 'val')) in out, out
+    assert 'val images also in train: compared' in out
+
+
+def test_imagenet_val_refuses_a_repeated_synset(tmp_path):
+    """Two class ids for one wnid: the root would be refused by check_data; refused here first."""
+    folder = tmp_path / 'val'
+    (folder / 'n01440764').mkdir(parents=True)
+    (tmp_path / 'synsets.txt').write_text('n01440764\n\nn01443537\nn01440764\n')
+    proc = script('prepare_imagenet_val.py', '--imagenet-val', folder, '--synsets', tmp_path / 'synsets.txt',
+                  '--out', tmp_path / 'out', check=False)
+    assert proc.returncode == 1
+    assert '{}:4: n01440764 is also line 1: a class listed twice'.format(tmp_path / 'synsets.txt') in proc.stderr
+    assert not (tmp_path / 'out').exists()
+
+
+def test_a_1_0_tree_with_its_val_list_also_at_the_root_prepares_as_1_0(trees, tmp_path):
+    tree, out = str(tmp_path / 'tree'), str(tmp_path / 'prepared')
+    shutil.copytree(trees['1.0'], tree, symlinks=True)
+    for name in ('val_filelist.txt', 'test_filelist.txt'):      # as some copies of 1.0 keep them
+        shutil.copy(os.path.join(tree, 'info', name), os.path.join(tree, name))
+    assert 'WebVision 1.0' in script('preprocess.py', '--root', tree, '--out', out).stdout
