@@ -17,7 +17,6 @@ and decoded by lib.decode; one loader design: batches of list entries go to load
 import array
 import itertools
 import os
-import threading
 
 import cv2
 import numpy as np
@@ -31,7 +30,7 @@ from tensorpack.utils.serialize import loads
 
 from lib.constants import SOURCES, SPLITS
 from lib.decode import decode_full, read_image_file
-from lib.bad_images import BAD_IMAGES_EXIT, BadImageGuard, BadImageLog, TooManyBadImages
+from lib.bad_images import BAD_IMAGES_EXIT, BadImageGuard, BadImageLog, TooManyBadImages, Undecodable
 from lib.errors import DataError
 from lib.lists import LIST_NAME, display_names, fallback_names, iter_labelled, read_synset_words, read_synsets
 from lib.memory import release_free_memory
@@ -399,17 +398,13 @@ def get_eval_dataflow(root, split, batch_size, decode, parallel=2, with_index=Fa
     image) so that evaluation has one prediction per listed image."""
     ds = LMDBImages(lmdb_path(root, split)) if fmt == 'lmdb' else WebVisionFiles(root, split, shuffle=False)
     load = _LoadDecode(decode, BadImageLog(bad_log_path), with_index=True)
-    blank, undecodable, lock = [], set(), threading.Lock()
+    blank, undecodable = [], Undecodable()
 
     def load_one(dp):
         out = load(dp)
         if out is None:
-            with lock:      # tensorpack's strict map decodes the first batches again at the end of a pass
-                new = dp[2] not in undecodable
-                undecodable.add(dp[2])
-            if new:
-                logger.warn('{}: not decodable; predicting on a black image'.format(
-                    dp[0] if isinstance(dp[0], str) else dp[2]))
+            if undecodable.add(dp[2]):      # once each, though the first batches are decoded twice
+                logger.warn('{}: not decodable; predicting on a black image'.format(dp[0] if isinstance(dp[0], str) else dp[2]))
             if not blank:
                 blank.append(decode(cv2.imencode('.png', np.zeros((256, 256, 3), np.uint8))[1].tobytes())[0])
             out = [blank[0], dp[1], dp[2]]
@@ -425,7 +420,7 @@ def get_eval_dataflow(root, split, batch_size, decode, parallel=2, with_index=Fa
     # batch instead of per image left the GIL-bound bookkeeping a third of its cost.
     ds = BatchData(ds, batch_size, remainder=True, use_list=True)
     flow = MultiThreadMapData(ds, max(parallel, 1), load_batch, buffer_size=min(len(ds), 8), strict=True)
-    flow.undecodable = undecodable      # the set of list positions of the images predicted on a black image
+    flow.undecodable = undecodable      # list positions of the images predicted on a black image
     return flow
 
 

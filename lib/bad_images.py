@@ -1,6 +1,7 @@
 """Images that could not be decoded: the list of them (LOGDIR/bad_images.txt, "path<TAB>reason" per
 line, appended to by every loader process) and the guard that stops a run when most images fail."""
 import os
+import threading
 
 from lib.constants import MAX_IMAGE_PIXELS
 from lib.errors import DataError
@@ -28,6 +29,24 @@ class BadImageLog:
             return 0
         with open(self.path, 'rb') as f:
             return sum(1 for _ in f)
+
+
+class Undecodable:
+    """The list positions of the images an evaluation predicted on a black image, each once
+    (tensorpack's strict map decodes the first batches of a pass again at its end); add() says
+    whether a position is new, so that each image is warned about once. Safe across threads."""
+
+    def __init__(self):
+        self._seen, self._lock = set(), threading.Lock()
+
+    def add(self, index):
+        with self._lock:
+            new = index not in self._seen
+            self._seen.add(index)
+        return new
+
+    def __len__(self):
+        return len(self._seen)
 
 
 BAD_WINDOW = 1000          # images a loader judges its failure rate over

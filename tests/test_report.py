@@ -279,3 +279,16 @@ def test_probabilities_of_another_class_count_and_bad_budgets_are_refused(tmp_pa
         err = capsys.readouterr().err
         assert 'argument --max-thumb-mb: expected a' in err and repr(value) in err, err
     assert not out.exists()
+
+
+def test_listed_folders_and_fifos_cost_their_thumbnails_only(tmp_path, capsys):
+    root, names, labels = make_root(tmp_path)
+    pred, top1 = predict(names, labels, 6, tmp_path)
+    wrong = [names[i] for i in np.flatnonzero(top1 != labels)]
+    os.remove(str(root / 'val' / wrong[0]))
+    os.mkdir(str(root / 'val' / wrong[0]))                     # val/adir.jpg/ listed as an image
+    os.remove(str(root / 'val' / wrong[1]))
+    os.mkfifo(str(root / 'val' / wrong[1]))
+    out = tmp_path / 'report.html'
+    assert report_main('--predictions', pred, '--labels', root / 'meta' / 'val.txt', '--out', out) == 0
+    assert '; 2 could not be read.' in out.read_text() and 'Traceback' not in capsys.readouterr().err

@@ -18,7 +18,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib.constants import SOURCES, SPLITS  # noqa: E402
 from lib.errors import InputError  # noqa: E402
-from webvision_dataset import write_lmdb  # noqa: E402
+from lib.fileio import check_output  # noqa: E402
+from webvision_dataset import WebVisionMeta, lmdb_path, write_lmdb  # noqa: E402
 
 
 def main(argv=None):
@@ -29,7 +30,10 @@ def main(argv=None):
     p.add_argument('--out', help='default: ROOT/lmdb/<list name>.lmdb')
     args = p.parse_args(argv)
     try:
-        path, n, missing = write_lmdb(args.root, args.split, args.source, args.out)
+        out = args.out or lmdb_path(args.root, args.split, args.source)
+        if os.path.isdir(os.path.dirname(os.path.abspath(out))):       # else write_lmdb makes it
+            check_output(out, '--out', [('the list', WebVisionMeta(args.root).list_path(args.split, args.source))])
+        path, n, missing = write_lmdb(args.root, args.split, args.source, out)
     except (InputError, OSError) as e:
         print('error: {}'.format(e), file=sys.stderr)
         return 1

@@ -10,9 +10,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib.errors import InputError  # noqa: E402
-from lib.fileio import atomic_path  # noqa: E402
+from lib.fileio import atomic_path, check_output  # noqa: E402
 from lib.plots import close, curves_figure  # noqa: E402
-from lib.stats import read_stats  # noqa: E402
+from lib.stats import read_stats, stats_path  # noqa: E402
 
 
 def plot(stats, out, title):
@@ -30,6 +30,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     out = args.out or os.path.join(args.logdir, 'curves.png')
     try:
+        check_output(out, '--out', [('LOGDIR (its stats)', stats_path(args.logdir))])
         plot(read_stats(args.logdir), out, os.path.basename(os.path.normpath(args.logdir)))
     except (OSError, InputError, ValueError) as e:
         print('error: {}'.format(e), file=sys.stderr)
