@@ -118,11 +118,13 @@ class CollectiveAllReduceTrainer(SingleCostTrainer):
     Callbacks that are chief-only in tensorpack (checkpoints, validation, logs) run on task 0 only.
     A collective that waits more than ``timeout`` seconds for a worker fails, and so does one whose
     peer is gone: training then stops with a WorkerLost error naming the worker and the step, and
-    ``resume_hint`` (a string, or a function that returns one) saying how to resume."""
+    ``resume_hint`` (a string, or a function that returns one) saying how to resume. ``on_lost``,
+    if given, is called with that message instead, and is expected not to return (the driver ends
+    the process there: see lib.training.end_process)."""
 
-    def __init__(self, cluster, timeout=COLLECTIVE_TIMEOUT, resume_hint=''):
+    def __init__(self, cluster, timeout=COLLECTIVE_TIMEOUT, resume_hint='', on_lost=None):
         super().__init__()
-        self.cluster, self.timeout, self.resume_hint = cluster, timeout, resume_hint
+        self.cluster, self.timeout, self.resume_hint, self.on_lost = cluster, timeout, resume_hint, on_lost
         self.is_chief = cluster.is_chief
 
     def _setup_graph(self, input, get_cost_fn, get_opt_fn):
@@ -159,6 +161,8 @@ class CollectiveAllReduceTrainer(SingleCostTrainer):
         main loop with a broken format and a traceback) and keeps the reason in ``lost``."""
         self.lost = lost_worker_message(self.cluster, error, when, self.timeout, self.resume_hint)
         logger.error(self.lost)
+        if self.on_lost is not None:
+            self.on_lost(self.lost)
         raise StopTraining(self.lost)
 
 

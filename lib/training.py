@@ -1,5 +1,7 @@
 """Assembling a tensorpack training run: the callbacks every run has, the watchdogs on its input,
 the trainer for its devices, and why it stopped early."""
+import sys
+
 import lib.tfcompat  # noqa: F401  (before TensorFlow)
 from tensorpack import QueueInput, SimpleTrainer, SyncMultiGPUTrainerReplicated
 from tensorpack.callbacks import DataParallelInferenceRunner, EstimatedTimeLeft, InferenceRunner
@@ -53,13 +55,27 @@ def watched_input(flow, max_bad_fraction, bad_log_path):
 
 
 def make_trainer(towers, cluster=None, collective_timeout=None, resume_hint=''):
-    """Collective all-reduce across machines, replicated towers on one, or a plain trainer."""
+    """Collective all-reduce across machines (a lost worker ends the process: end_process), replicated
+    towers on one, or a plain trainer."""
     if cluster:
-        return CollectiveAllReduceTrainer(cluster, collective_timeout, resume_hint)
+        return CollectiveAllReduceTrainer(cluster, collective_timeout, resume_hint, on_lost=end_process)
     if towers == 1:
         return SimpleTrainer()
     # NCCL all-reduce on GPUs; without any (e.g. tests), towers fall back to the CPU and so must the reduction
     return SyncMultiGPUTrainerReplicated(towers, mode='nccl' if tfcompat.is_gpu_available() else 'cpu')
+
+
+def end_process(message):
+    """Ends a worker that lost another, at once, with its one line. TensorFlow has just aborted the
+    step's collectives; what tensorpack does next (after-train callbacks, closing a session with RPCs
+    to the lost peer pending, freeing the graph and the loaders' sockets) is teardown that nothing
+    needs: no checkpoint is written at this point, by design (the workers may disagree), and the
+    rerun resumes from the last one. Skipping it means no teardown can hang or abort the process
+    (a chief once died with SIGABRT on this path, on a loaded machine)."""
+    from lib.process import exit_process
+    print('error: {}'.format(message), file=sys.stderr, flush=True)
+    tfcompat.abandon_loaders()
+    exit_process(1)
 
 
 def raise_why_stopped(trainer, run_callbacks):
