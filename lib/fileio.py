@@ -114,6 +114,19 @@ def check_writable(path, what='output'):
         raise InputError('{} {}: a temporary name of this toolkit; choose another'.format(what, path))
 
 
+def check_folder_output(path, what):
+    """InputError unless ``path`` is a folder or can be made one (a file, FIFO or device there is never
+    replaced by one)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise InputError('{} {}: cannot be checked ({})'.format(what, path, e.strerror)) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise InputError('{} {}: is {}, expected a folder'.format(what, path, file_kind(st.st_mode)))
+
+
 def same_file(a, b):
     """Whether two paths name one file (links and hard links followed; False when either is missing)."""
     try:

@@ -11,7 +11,7 @@ from tensorpack.input_source import PlaceholderInput
 from tensorpack.tfutils.tower import PredictTowerContext
 
 from lib.constants import INPUT, PROB
-from lib.fileio import atomic_path
+from lib.fileio import atomic_path, check_folder_output, check_writable
 from lib.session import session_config
 
 # A GraphDef is a protobuf, which cannot exceed 2 GB; the weights of a frozen graph are in it.
@@ -150,6 +150,10 @@ def export(config, folder, preprocessing=None):
     metadata (key "preprocessing")."""
     import onnx
     import tf2onnx
+    check_folder_output(folder, '--export')
+    if os.path.isdir(folder):
+        check_writable(os.path.join(folder, 'model.onnx'), '--export')
+        check_folder_output(os.path.join(folder, 'saved_model'), '--export')
     frozen = frozen_inference_graph(config)
     if frozen is None:
         raise TooLargeToFreeze('the weights exceed {:.2f} GB: too large for one GraphDef (a protobuf, at most '

@@ -134,3 +134,23 @@ def test_split_noisy_refuses_a_report_path_onto_its_list(tmp_path, inputs, capsy
     os.rename(inputs['list'], listed)
     assert split_noisy.main(['--losses', inputs['losses'], '--list', listed, '--out', out]) == 1
     assert '--out (its report) {}: is also --list'.format(listed) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('kind', ['file', 'fifo'])
+def test_folder_outputs_are_never_made_over_a_file_or_fifo(tmp_path, capsys, kind):
+    import prepare_imagenet_val
+    import preprocess
+    import cv2
+    target = tmp_path / 'out'
+    target.write_text('kept') if kind == 'file' else os.mkfifo(str(target))
+    images = tmp_path / 'imagenet' / 'n01440764'
+    images.mkdir(parents=True)
+    cv2.imwrite(str(images / 'a.JPEG'), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / 'synsets.txt').write_text('n01440764\n')
+    what = 'a regular file' if kind == 'file' else 'a FIFO'
+    assert prepare_imagenet_val.main(['--imagenet-val', str(tmp_path / 'imagenet'), '--synsets',
+                                      str(tmp_path / 'synsets.txt'), '--out', str(target)]) == 1
+    assert '--out {}: is {}, expected a folder'.format(target, what) in capsys.readouterr().err
+    assert preprocess.main(['--root', str(tmp_path / 'imagenet'), '--out', str(target)]) == 1
+    assert '--out {}: is {}, expected a folder'.format(target, what) in capsys.readouterr().err
+    assert (target.read_text() == 'kept') if kind == 'file' else stat.S_ISFIFO(os.lstat(str(target)).st_mode)

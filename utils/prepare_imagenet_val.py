@@ -23,7 +23,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib.cli import report as report_error  # noqa: E402
 from lib.errors import InputError  # noqa: E402
-from lib.fileio import check_input, open_input, read_lines, write_atomic  # noqa: E402
+from lib.fileio import check_folder_output, check_input, open_input, read_lines, write_atomic  # noqa: E402
 from lib.layouts import write_dataset_json  # noqa: E402
 from lib.listscan import is_safe_name  # noqa: E402
 from lib.lists import read_synsets, short, write_list  # noqa: E402
@@ -153,6 +153,7 @@ def print_report(args, synsets, rows, skipped, missing, repeats):
 def main(argv=None):
     args = get_args_parser().parse_args(argv)
     try:
+        check_folder_output(args.out, '--out')
         folder, synsets, rows, skipped, missing, repeats = build(args)
         if not rows:
             raise InputError('{}: no image of the classes in {}'.format(args.imagenet_val, args.synsets))

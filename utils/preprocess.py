@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib.cli import positive_int, report as report_error  # noqa: E402
 from lib.errors import InputError  # noqa: E402
-from lib.fileio import atomic_path, read_lines  # noqa: E402
+from lib.fileio import atomic_path, check_folder_output, read_lines  # noqa: E402
 from lib.layouts import LAYOUTS, TRAIN_LISTS, VERSIONS, detect_version, parse_subset, write_dataset_json  # noqa: E402
 from lib.listscan import Lookups, iter_blocks, parse_block, progress_bar, unsafe  # noqa: E402
 from lib.lists import write_synsets  # noqa: E402
@@ -91,6 +91,7 @@ class Job:
     def __init__(self, args):
         self.root = os.path.abspath(args.root)
         self.out = os.path.abspath(args.out or args.root)
+        check_folder_output(self.out, '--out')
         self.in_place = self.out == self.root
         if args.subset and self.in_place:
             raise PrepareError('--subset writes a new root: give --out DIR (not the tree itself)')
