@@ -19,34 +19,49 @@ import os
 import sys
 import traceback
 
-from lib.memory import keep_freed_memory
-from lib.process import configure_tensorflow, exit_process
+from webvision.core.memory import keep_freed_memory
+from webvision.core.process import configure_tensorflow, exit_process
 
 configure_tensorflow()      # before TensorFlow is imported
 keep_freed_memory()
-from lib import tfcompat  # noqa: E402
+from webvision.runtime import tfcompat  # noqa: E402
 from tensorpack import QueueInput, TrainConfig, logger  # noqa: E402
 from tensorpack import launch_train_with_config  # noqa: E402
 from tensorpack.predict import PredictConfig  # noqa: E402
 
 import webvision_dataset as wd  # noqa: E402
-from lib import callbacks, checkpoints as ckpt, inference, probs, signals, training  # noqa: E402
-from lib.bad_images import add_bad_input_args, bad_log_path  # noqa: E402
-from lib.constants import ERROR_NAMES, HEAD_PREFIX, IMAGES_PER_EPOCH, INPUT, PROB, SOURCES  # noqa: E402
-from lib.decode import decode_image, decoder  # noqa: E402
-from lib.distributed import Cluster, ClusterError, add_cluster_args  # noqa: E402
-from lib.errors import InputError  # noqa: E402
-from lib.fileio import check_outputs  # noqa: E402
-from lib.freeze import TooLargeToFreeze, export as export_model  # noqa: E402
-from lib.ema import WeightAverage  # noqa: E402
-from lib.recipe import RecipeError, add_recipe_args, check_recipe, recipe_from_args  # noqa: E402
-from lib.session import session_creator as new_session_creator  # noqa: E402
-from lib.transform import add_transform_arg, choose as choose_transform, write_record  # noqa: E402
+from webvision.train import callbacks, training  # noqa: E402
+from webvision.weights import checkpoints as ckpt  # noqa: E402
+from webvision.eval import inference  # noqa: E402
+from webvision.results import probs  # noqa: E402
+from webvision.runtime import signals  # noqa: E402
+from webvision.data.bad_images import add_bad_input_args, bad_log_path  # noqa: E402
+from webvision.core.constants import ERROR_NAMES, HEAD_PREFIX, IMAGES_PER_EPOCH, INPUT, PROB, SOURCES  # noqa: E402
+from webvision.data.decode import decode_image, decoder  # noqa: E402
+from webvision.train.distributed import Cluster, ClusterError, add_cluster_args  # noqa: E402
+from webvision.core.errors import InputError  # noqa: E402
+from webvision.core.fileio import check_outputs  # noqa: E402
+from webvision.weights.freeze import TooLargeToFreeze, export as export_model  # noqa: E402
+from webvision.train.ema import WeightAverage  # noqa: E402
+from webvision.model.recipe import RecipeError, add_recipe_args, check_recipe, recipe_from_args  # noqa: E402
+from webvision.runtime.session import session_creator as new_session_creator  # noqa: E402
+from webvision.data.transform import add_transform_arg, choose as choose_transform, write_record  # noqa: E402
 from resnet_model import DEPTHS, GROUP_WIDTHS, MODES, ResNetModel  # noqa: E402
 
 
 def get_args_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_task_and_data_args(p)
+    add_model_and_schedule_args(p)
+    add_weights_and_device_args(p)
+    add_cluster_args(p)
+    add_transform_arg(add_recipe_args(p))
+    g = add_bad_input_args(p)
+    g.add_argument('--debug', action='store_true', help='print the traceback of an error about the input too')
+    return p
+
+
+def add_task_and_data_args(p):
     g = p.add_argument_group('what to do (default: train)')
     g.add_argument('--eval', action='store_true', help='evaluate --load on every image of DIR/meta/val.txt')
     g.add_argument('--predict', nargs='+', metavar='IMAGE', help='print the top classes (--topk) of each image for '
@@ -67,6 +82,9 @@ def get_args_parser():
         'shuffled locally (default: %(default)s)')
     g.add_argument('--image-size', type=int, default=224, help='crop size (default: %(default)s)')
     g.add_argument('--workers', type=int, help='loader processes (default: the number of CPU cores)')
+
+
+def add_model_and_schedule_args(p):
     g = p.add_argument_group('model')
     g.add_argument('-d', '--depth', type=int, default=50, choices=sorted(DEPTHS), help='ResNet depth (default: %(default)s)')
     g.add_argument('--mode', default='resnet', choices=MODES, help='variant (default: %(default)s); resnext needs '
@@ -84,6 +102,9 @@ def get_args_parser():
         'rate drops 10x at 30/110, 60/110 and 90/110 of them, as in the original (default: %(default)s)')
     g.add_argument('--steps-per-epoch', type=int, help='default: {:,} images / batch, as the original'.format(IMAGES_PER_EPOCH))
     g.add_argument('--no-val', action='store_true', help='skip validation at the end of each epoch')
+
+
+def add_weights_and_device_args(p):
     g = p.add_argument_group('weights and checkpoints')
     g.add_argument('--logdir', help='checkpoints and logs; default train_log/<mode>-d<depth>-<dataset name>. '
         'An existing run there is resumed')
@@ -105,11 +126,6 @@ def get_args_parser():
         '(oneDNN; pays off with AMX: on a CPU with AVX512_BF16 but no AMX, ResNet-50 inference ran at half '
         'the float32 speed); variables stay float32')
     g.add_argument('--xla', action='store_true', help='compile the graph with XLA (auto-clustering)')
-    add_cluster_args(p)
-    add_transform_arg(add_recipe_args(p))
-    g = add_bad_input_args(p)
-    g.add_argument('--debug', action='store_true', help='print the traceback of an error about the input too')
-    return p
 
 
 class UsageError(Exception):
@@ -180,7 +196,7 @@ class Run:
     base_lr: float
     workers: int
     load: str | None                # --load resolved to a checkpoint prefix or .npz
-    transform: object               # lib.transform.Transform of evaluation images (.at_size(image size))
+    transform: object               # webvision.data.transform.Transform of evaluation images (.at_size(image size))
 
     @property
     def is_chief(self):
@@ -199,10 +215,10 @@ def make_run(args):
         os.environ['CUDA_VISIBLE_DEVICES'] = args.gpu
     data = args.data
     if data is None and not (args.fake or args.predict or args.export):
-        from lib.demo import build_demo
+        from webvision.data.demo import build_demo
         data = build_demo()[0]
     elif data is None and args.predict:
-        from lib.demo import built_demo_root
+        from webvision.data.demo import built_demo_root
         data = built_demo_root()            # its names, for a model trained on it
     load = ckpt.resolve_checkpoint(args.load) if args.load else None
     logdir = None if args.predict or args.export else args.logdir or default_logdir(args, data)

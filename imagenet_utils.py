@@ -4,7 +4,7 @@
 NHWC images, int32 labels), normalisation, colour augmentation, loss, metrics and weight decay;
 a variant only builds logits (resnet_model.py). Also the reference augmentors of fb.resnet.torch.
 
-Tensor names (lib.constants) are the contract with predictors and exports: input, label, logits,
+Tensor names (webvision.core.constants) are the contract with predictors and exports: input, label, logits,
 prob, top5, top5-prob, wrong-top1, wrong-top5.
 """
 import functools
@@ -13,7 +13,7 @@ from abc import abstractmethod
 import cv2
 import numpy as np
 
-import lib.tfcompat  # noqa: F401  (before TensorFlow)
+import webvision.runtime.tfcompat  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 from tensorpack import ModelDesc
 from tensorpack.dataflow import imgaug
@@ -23,11 +23,10 @@ from tensorpack.tfutils.common import get_global_step_var
 from tensorpack.tfutils.summary import add_moving_summary
 from tensorpack.tfutils.tower import get_current_tower_context
 
-from lib.constants import (HEAD_PREFIX, IMAGE_MEAN_RGB, IMAGE_STD_RGB, INDEX, INPUT, LABEL, PCA_EIGVAL, PCA_EIGVEC,
-                           PROB, SAMPLE_LOSS, TOP5, TOP5_PROB, TRAIN_ERROR, WRONG_TOP)
-from lib.losses import per_sample_loss, soft_targets
-from lib.mixing import mix
-from lib.recipe import Recipe
+from webvision.core.constants import HEAD_PREFIX, IMAGE_MEAN_RGB, IMAGE_STD_RGB, INDEX, INPUT, LABEL, PCA_EIGVAL, PCA_EIGVEC, PROB, SAMPLE_LOSS, TOP5, TOP5_PROB, TRAIN_ERROR, WRONG_TOP
+from webvision.model.losses import per_sample_loss, soft_targets
+from webvision.model.mixing import mix
+from webvision.model.recipe import Recipe
 
 
 def fbresnet_augmentor(is_train, image_size=224):
@@ -84,7 +83,7 @@ class ImageNetModel(ModelDesc):
     """Holds the input, normalisation, loss, metrics and weight decay; variants build logits.
 
     Options: ``data_format`` of the convolutions (the input is always NHWC uint8 BGR);
-    ``weight_decay`` on every ``.*/W``; ``recipe`` (lib.recipe.Recipe: label smoothing, mixing, the
+    ``weight_decay`` on every ``.*/W``; ``recipe`` (webvision.model.recipe.Recipe: label smoothing, mixing, the
     loss, per-image losses); ``trunk_lr_mult``, the learning-rate multiplier of everything but the
     head (fine-tuning); ``color_augment``, batch_color_augment on training batches (the loaders only
     crop and flip); ``float16_loss_scaling`` (--amp on GPUs)."""

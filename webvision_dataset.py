@@ -11,7 +11,7 @@
     ROOT/lmdb/<list name>.lmdb   optional, the same images packed in one file (write_lmdb)
 
 DataFlows yield uint8 BGR images and int labels and know nothing about the model. Images are read
-and decoded by lib.decode; one loader design: batches of list entries go to loader processes
+and decoded by webvision.data.decode; one loader design: batches of list entries go to loader processes
 (training) or threads (evaluation), each of which decodes a whole batch.
 """
 import array
@@ -21,20 +21,20 @@ import os
 import cv2
 import numpy as np
 
-import lib.tfcompat  # noqa: F401  (before TensorFlow)
+import webvision.runtime.tfcompat  # noqa: F401  (before TensorFlow)
 from tensorpack.dataflow import (BatchData, DataFlow, LMDBSerializer, LocallyShuffleData, MapData,
                                  MultiProcessMapDataZMQ, MultiThreadMapData, RNGDataFlow)
 from tensorpack.dataflow import imgaug
 from tensorpack.utils import logger
 from tensorpack.utils.serialize import loads
 
-from lib.constants import SOURCES, SPLITS
-from lib.decode import decode_full, read_image_file
-from lib.bad_images import BAD_IMAGES_EXIT, BadImageGuard, BadImageLog, TooManyBadImages, Undecodable
-from lib.errors import DataError
-from lib.lists import LIST_NAME, display_names, fallback_names, iter_labelled, read_synset_words, read_synsets
-from lib.memory import release_free_memory
-from lib.process import Owner, exit_with_parent
+from webvision.core.constants import SOURCES, SPLITS
+from webvision.data.decode import decode_full, read_image_file
+from webvision.data.bad_images import BAD_IMAGES_EXIT, BadImageGuard, BadImageLog, TooManyBadImages, Undecodable
+from webvision.core.errors import DataError
+from webvision.data.lists import LIST_NAME, display_names, fallback_names, iter_labelled, read_synset_words, read_synsets
+from webvision.core.memory import release_free_memory
+from webvision.core.process import Owner, exit_with_parent
 
 REQUIRED_META = ('synsets.txt',)
 
@@ -338,7 +338,7 @@ def train_files(root, source='all', balance=False, fmt='files', shard=None):
 def get_train_dataflow(root, batch_size, decode, parallel, bad_log_path=None, source='all', balance=False,
                        fmt='files', shard=None, max_bad_fraction=0.5, with_index=False):
     """Shuffled batches [images uint8 NHWC BGR, labels int32] (+ [list positions int64]) of
-    ``decode``d images (see lib.decode.decoder). Each loader process decodes whole batches, so one message per batch
+    ``decode``d images (see webvision.data.decode.decoder). Each loader process decodes whole batches, so one message per batch
     goes each way. Undecodable images are listed in ``bad_log_path`` and replaced (_LoadBatch);
     a loader stops when more than ``max_bad_fraction`` of its images fail (BadImageGuard)."""
     ds = BatchData(train_files(root, source, balance, fmt, shard), batch_size, use_list=True)

@@ -20,7 +20,7 @@ sys.path.insert(0, ROOT)
 def make_checkpoint(arch, path):
     """A torchvision-structured state dict with random values, built without initialising a model."""
     import torch
-    from lib import torch_resnet
+    from webvision.weights import torch_resnet
     with torch.device('meta'):
         shapes = {k: (v.shape, v.dtype) for k, v in torch_resnet.build(arch).state_dict().items()}
     g = torch.Generator().manual_seed(0)

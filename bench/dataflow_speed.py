@@ -14,7 +14,7 @@ Pipelines:
                     message per image (tensorpack's ImageNet example)
   tf.data (train)   the same augmentations per image with tf.data (decode_and_crop_jpeg), batched
   ours / original / tf.data (val): shorter side to 256, centre 224; ours crops before resizing
-  torchvision (val) the torchvision transform that converted weights record (lib/transform.py):
+  torchvision (val) the torchvision transform that converted weights record (webvision/data/transform.py):
                     Pillow decode, Resize(256) (none for these images: their shorter side is 256),
                     CenterCrop(224); also on ImageNet-sized JPEGs (shorter side 375) beside ours
 """
@@ -40,7 +40,7 @@ def make_images(root, n, short=256):
     """A WebVision-layout root of n JPEGs (shorter side ``short``) from the demo set's photos."""
     import cv2
     import numpy as np
-    from lib import demo
+    from webvision.data import demo
     rng = np.random.RandomState(0)
     sources = demo._sources()
     for d in ('train/x', 'val', 'meta'):
@@ -90,7 +90,7 @@ def _imread(path):
 
 def ours_train(root, workers):
     import webvision_dataset as wd
-    from lib.decode import decoder
+    from webvision.data.decode import decoder
     ds = wd.get_train_dataflow(root, BATCH, decoder(True, SIZE), workers)
     ds.reset_state()
     return _rate(iter(ds), len(wd.WebVisionMeta(root).file_list('train')))
@@ -99,7 +99,7 @@ def ours_train(root, workers):
 def original_train(root, workers):
     import imagenet_utils as iu
     import webvision_dataset as wd
-    from lib.decode import read_image_file
+    from webvision.data.decode import read_image_file
     from tensorpack.dataflow import BatchData, MultiProcessMapDataZMQ
     files = wd.WebVisionFiles(root, 'train', shuffle=True)
     load = wd.AugmentorDecoder(iu.fbresnet_augmentor(True, SIZE))
@@ -113,7 +113,7 @@ def original_train(root, workers):
 
 def ours_val(root, workers, transform=None):
     import webvision_dataset as wd
-    from lib.decode import decoder
+    from webvision.data.decode import decoder
     ds = wd.get_eval_dataflow(root, 'val', BATCH, decoder(False, SIZE, transform=transform), parallel=workers)
     ds.reset_state()
     return _rate(iter(ds), len(wd.WebVisionMeta(root).file_list('val')) - 4 * BATCH)
@@ -122,7 +122,7 @@ def ours_val(root, workers, transform=None):
 def original_val(root, workers):
     import imagenet_utils as iu
     import webvision_dataset as wd
-    from lib.decode import read_image_file
+    from webvision.data.decode import read_image_file
     from tensorpack.dataflow import BatchData, MultiThreadMapData
     files = wd.WebVisionFiles(root, 'val')
     load = wd.AugmentorDecoder(iu.fbresnet_augmentor(False, SIZE))
@@ -193,17 +193,17 @@ LARGE = ('ours-val', 'torchvision-val')      # measured again on the shorter-sid
 
 
 def _torchvision():
-    from lib.transform import TORCHVISION
+    from webvision.data.transform import TORCHVISION
     return TORCHVISION
 
 
 def _worker(kind, root, workers):
     if not kind.startswith('tfdata'):       # the tf.data baseline runs on TensorFlow's own defaults
-        from lib.memory import keep_freed_memory
-        from lib.process import configure_tensorflow
+        from webvision.core.memory import keep_freed_memory
+        from webvision.core.process import configure_tensorflow
         configure_tensorflow()              # as the driver does, so that the figures are the driver's
         keep_freed_memory()
-        import lib.tfcompat  # noqa: F401
+        import webvision.runtime.tfcompat  # noqa: F401
     rate = KINDS[kind](root, workers)
     print(json.dumps({'images_per_sec': rate}))
     sys.stdout.flush()

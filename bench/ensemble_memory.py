@@ -26,7 +26,7 @@ PLAIN = ('import sys, numpy as np\nmats = [np.load(p, allow_pickle=False) for p 
 
 
 def make(folder, models, images, classes):
-    from lib.probs import probs_writer
+    from webvision.results.probs import probs_writer
     names = ['img{}.jpg'.format(i) for i in range(images)]
     with open(os.path.join(folder, 'val.txt'), 'w') as f:
         f.writelines('{} {}\n'.format(n, i % classes) for i, n in enumerate(names))

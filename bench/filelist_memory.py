@@ -47,7 +47,7 @@ def walk(files, ready, done):
 
 def measure(kind, path, loaders, out):
     import psutil
-    from lib.memory import keep_freed_memory
+    from webvision.core.memory import keep_freed_memory
     keep_freed_memory()             # as the driver and its loaders have it
     import webvision_dataset  # noqa: F401  (imports TensorFlow; in every run, so that it cancels out)
     files = {'ours': read_ours, 'tuples': read_tuples, 'none': lambda _: []}[kind](path)

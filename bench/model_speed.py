@@ -63,17 +63,17 @@ def _trained_like_weights():
 def run_ours(kind, args):
     sys.path.insert(0, ROOT)
     import numpy as np
-    from lib.memory import keep_freed_memory
-    from lib.process import configure_tensorflow
+    from webvision.core.memory import keep_freed_memory
+    from webvision.core.process import configure_tensorflow
     configure_tensorflow()          # as the driver does
     keep_freed_memory()
-    import lib.tfcompat  # noqa: F401
+    import webvision.runtime.tfcompat  # noqa: F401
     from tensorpack import QueueInput, SimpleTrainer, TrainConfig, launch_train_with_config
     from tensorpack.callbacks import Callback, RunUpdateOps
     from tensorpack.predict import OfflinePredictor, PredictConfig
     import webvision_dataset as wd
-    from lib.inference import inference_predictor
-    from lib.session import CPUSessionCreator
+    from webvision.eval.inference import inference_predictor
+    from webvision.runtime.session import CPUSessionCreator
     from resnet_model import ResNetModel
 
     model = ResNetModel(args.depth, 'resnet', num_classes=args.classes, data_format='NHWC', image_size=args.size)

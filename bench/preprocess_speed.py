@@ -78,10 +78,11 @@ def main():
     from common import figure, report
     tmp = tempfile.mkdtemp(prefix='bench-preprocess-')
     try:
-        old = os.path.join(HERE, '.preprocess_baseline.py')     # one level below ROOT, as utils/: it finds lib/
-        with open(old, 'wb') as f:
-            f.write(subprocess.run(['git', 'show', '{}:utils/preprocess.py'.format(args.baseline)], cwd=ROOT,
-                                   check=True, capture_output=True).stdout)
+        base_tree = os.path.join(tmp, 'baseline')       # the baseline commit's own files, its lib/ included
+        os.makedirs(base_tree)
+        archive = subprocess.run(['git', 'archive', args.baseline], cwd=ROOT, check=True, capture_output=True).stdout
+        subprocess.run(['tar', '-x', '-C', base_tree], input=archive, check=True)
+        old = os.path.join(base_tree, 'utils', 'preprocess.py')
         tree = os.path.join(tmp, 'webvision')
         make_tree(tree, args.lines)
         ours, base = [], []
@@ -92,8 +93,6 @@ def main():
                 print('  {}: {:.1f} s, {:.2f} GB'.format(os.path.basename(script), *store[-1]), file=sys.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        if os.path.exists(old):
-            os.remove(old)
     name = 'preprocess.py, {:.2f} M list lines, no images'.format(args.lines / 1e6)
     rows = [figure(name + ': time', 's', [s for s, _ in ours], 'preprocess.py at ' + args.baseline,
                    [s for s, _ in base], higher_is_better=False, note='goal: under 60 s'),

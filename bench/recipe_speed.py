@@ -45,7 +45,7 @@ def main():
     p.add_argument('--steps', type=int, default=20)
     p.add_argument('--repeats', type=int, default=3)
     args = p.parse_args()
-    from lib.demo import build_demo
+    from webvision.data.demo import build_demo
     data = build_demo()[0]
     plain, ours = [], {name: [] for name, _ in OPTIONS}
     for i in range(args.repeats):

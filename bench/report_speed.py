@@ -25,7 +25,7 @@ def make_inputs(folder, n, classes, train):
     """ROOT/meta (synsets, names, val, train lists), ROOT/val (hard links to 200 photo crops),
     predictions 70 % right, and a run folder with stats.json."""
     import numpy as np
-    from lib import demo
+    from webvision.data import demo
     rng = np.random.RandomState(0)
     for d in ('meta', 'val', 'photos', 'run'):
         os.makedirs(os.path.join(folder, d))

@@ -6,10 +6,10 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from lib.process import configure_tensorflow  # noqa: E402
+from webvision.core.process import configure_tensorflow  # noqa: E402
 
 configure_tensorflow()
-import lib.tfcompat  # noqa: E402,F401  (before anything imports TensorFlow)
+import webvision.runtime.tfcompat  # noqa: E402,F401  (before anything imports TensorFlow)
 
 DRIVER = os.path.join(ROOT, 'imagenet-resnet.py')
 
@@ -23,7 +23,7 @@ def pytest_configure(config):
 @pytest.fixture(scope='session')
 def demo_root(tmp_path_factory):
     """The embedded demo set, built once per test session into a temporary folder."""
-    from lib.demo import build_demo
+    from webvision.data.demo import build_demo
     return build_demo(str(tmp_path_factory.mktemp('data') / 'webvision-demo'), quiet=True)[0]
 
 

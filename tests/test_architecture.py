@@ -1,30 +1,40 @@
-"""The code's shape: the library is imported, the scripts are run; lib/ imports downward only; the
-TF-free modules and tools start without TensorFlow; no module grows past MAX_LINES."""
+"""The code's shape: the library is imported, the scripts are run; the package's subpackages sit in
+layers, each importing only itself and the ones below; the TF-free subpackages and tools start
+without TensorFlow; no function grows past MAX_FUNCTION_LINES."""
 import ast
 import glob
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 
 from conftest import ROOT
-import lib
+import webvision
 
 LIBRARY_TOP = ('imagenet_utils.py', 'resnet_model.py', 'webvision_dataset.py')    # the user's library files
 SCRIPT_DIRS = ('utils', 'bench', 'tests')
 TOP_MODULES = {os.path.splitext(f)[0] for f in LIBRARY_TOP}
-MAX_LINES = 450
+MAX_FUNCTION_LINES = 60
+MODULE_WARN_LINES = 450
 TF_FREE_TOOLS = ('eval_score.py', 'json2sub.py', 'preprocess.py', 'plot_log.py', 'make_demo_data.py', 'ensemble.py',
                  'split_noisy.py', 'report.py', 'check_data.py', 'prepare_imagenet_val.py')
 
 
 def lib_files():
-    return sorted(glob.glob(os.path.join(ROOT, 'lib', '*.py')))
+    return sorted(glob.glob(os.path.join(ROOT, 'webvision', '**', '*.py'), recursive=True))
+
+
+def module_name(path):
+    """webvision.sub.module for webvision/sub/module.py (webvision.sub for its __init__.py)."""
+    parts = os.path.relpath(path, ROOT)[:-3].split(os.sep)
+    return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
 
 
 def imported(path):
-    """Top-level names of the modules a file imports (``lib.x`` for the package's modules)."""
+    """Names of the modules a file imports: ``webvision.sub.module`` for the package's (also for
+    ``from webvision.sub import module``), the top-level name for anything else."""
     with open(path) as f:
         tree = ast.parse(f.read(), path)
     names = set()
@@ -32,8 +42,8 @@ def imported(path):
         if isinstance(node, ast.Import):
             names.update(_name(a.name) for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module == 'lib':
-                names.update('lib.' + a.name for a in node.names)
+            if node.module.startswith('webvision') and node.module.count('.') < 2:
+                names.update(_name('{}.{}'.format(node.module, a.name)) for a in node.names)
             else:
                 names.add(_name(node.module))
     return names
@@ -41,7 +51,13 @@ def imported(path):
 
 def _name(module):
     parts = module.split('.')
-    return '.'.join(parts[:2]) if parts[0] == 'lib' else parts[0]
+    return '.'.join(parts[:3]) if parts[0] == 'webvision' else parts[0]
+
+
+def subpackage(name):
+    """'data' for webvision.data.lists; None for webvision itself."""
+    parts = name.split('.')
+    return parts[1] if len(parts) > 1 else None
 
 
 def test_no_library_module_imports_scripts_or_tests():
@@ -51,27 +67,32 @@ def test_no_library_module_imports_scripts_or_tests():
     assert not bad, bad
 
 
-def test_lib_imports_only_lib_and_never_upward():
-    """lib/ sits below the user's top-level files, and its own imports form no cycle: an order
-    exists in which every module imports only modules before it."""
-    graph = {}
+def test_every_module_is_in_a_listed_subpackage():
+    assert {subpackage(module_name(p)) for p in lib_files()} - {None} == set(webvision.LAYERS)
+    assert set(webvision.TF_FREE) <= set(webvision.LAYERS)
+
+
+def test_subpackages_import_only_themselves_and_the_layers_below_and_no_cycle():
+    """webvision/ sits below the user's top-level files; a module imports its own subpackage or one
+    before it in webvision.LAYERS, never one after; within the package the imports form no cycle."""
+    graph, upward = {}, []
     for path in lib_files():
-        name = 'lib.' + os.path.splitext(os.path.basename(path))[0]
-        deps = imported(path)
+        name, deps = module_name(path), imported(path)
         up = sorted(deps & (TOP_MODULES | set(SCRIPT_DIRS) | {'imagenet-resnet'}))
         assert not up, '{} imports {}'.format(name, up)
-        graph[name] = {d for d in deps if d.startswith('lib.') and d != name}
+        level = webvision.LAYERS.index(subpackage(name)) if subpackage(name) else -1
+        for d in deps:
+            if d.startswith('webvision.') and subpackage(d) and webvision.LAYERS.index(subpackage(d)) > level:
+                upward.append('{} imports {} ({} is above {})'.format(name, d, subpackage(d), subpackage(name)))
+        graph[name] = {d for d in deps if d.startswith('webvision.') and d != name}
+    assert not upward, upward
     done, order = set(), []
     while len(done) < len(graph):
         ready = sorted(m for m in graph if m not in done and graph[m] <= done)
         assert ready, 'import cycle among {}'.format(sorted(set(graph) - done))
         done.update(ready)
         order += ready
-    assert order.index('lib.constants') < order.index('lib.checkpoints')
-
-
-def test_the_listed_tf_free_modules_exist():
-    assert set(lib.TF_FREE) <= {os.path.splitext(os.path.basename(p))[0] for p in lib_files()}
+    assert order.index('webvision.core.constants') < order.index('webvision.weights.checkpoints')
 
 
 def _modules_after(code):
@@ -81,11 +102,17 @@ def _modules_after(code):
     return set(proc.stdout.split())
 
 
-@pytest.mark.parametrize('module', lib.TF_FREE)
-def test_tf_free_modules_leave_tensorflow_out(module):
-    loaded = _modules_after('import lib.{}'.format(module))
-    assert 'lib.' + module in loaded
-    assert not {'tensorflow', 'tensorpack', 'torch'} & loaded
+@pytest.mark.parametrize('sub', webvision.TF_FREE)
+def test_tf_free_subpackages_leave_tensorflow_out(sub):
+    """Each module of a TF-free subpackage, imported alone in one fresh process after the other:
+    the first that brings TensorFlow, tensorpack or torch in is named."""
+    modules = [module_name(p) for p in lib_files() if subpackage(module_name(p)) == sub]
+    code = ('import sys\nfor m in {!r}:\n    __import__(m)\n    heavy = {{"tensorflow", "tensorpack", "torch"}} & '
+            'set(sys.modules)\n    if heavy:\n        print("LOADED", m, sorted(heavy)); break').format(modules)
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'LOADED' not in proc.stdout, proc.stdout
+    assert len(modules) > 1
 
 
 @pytest.mark.parametrize('tool', TF_FREE_TOOLS)
@@ -93,7 +120,7 @@ def test_tf_free_tools_start_without_tensorflow(tool):
     loaded = _modules_after('import runpy, sys\nsys.argv = ["{0}", "--help"]\ntry:\n'
                             '    runpy.run_path("utils/{0}", run_name="__main__")\nexcept SystemExit:\n'
                             '    pass'.format(tool))
-    assert 'lib.errors' in loaded or tool == 'make_demo_data.py'
+    assert 'webvision.core.errors' in loaded or tool == 'make_demo_data.py'
     assert not {'tensorflow', 'tensorpack'} & loaded
 
 
@@ -108,22 +135,34 @@ def _changed_environment(code):
 
 
 def test_importing_the_library_leaves_our_process_settings_alone():
-    """Process settings are the entry points' (lib.process.configure_tensorflow): importing the
+    """Process settings are the entry points' (webvision.core.process.configure_tensorflow): importing the
     library sets only the switch to legacy Keras that tensorpack cannot run without."""
-    ours = _changed_environment('from lib.process import configure_tensorflow\nconfigure_tensorflow()')
+    ours = _changed_environment('from webvision.core.process import configure_tensorflow\nconfigure_tensorflow()')
     assert {'TF_ENABLE_ONEDNN_OPTS', 'TF_XLA_FLAGS'} <= ours
-    on_import = _changed_environment('import lib.tfcompat, imagenet_utils, resnet_model, webvision_dataset')
+    on_import = _changed_environment('import webvision.runtime.tfcompat, imagenet_utils, resnet_model, webvision_dataset')
     assert 'TF_USE_LEGACY_KERAS' in on_import and not ours & on_import
 
 
-def test_no_source_module_is_over_the_limit():
-    sources = lib_files() + glob.glob(os.path.join(ROOT, '*.py')) + glob.glob(os.path.join(ROOT, 'utils', '*.py'))
-    long = {}
-    for p in sources:
+def source_files():
+    return lib_files() + glob.glob(os.path.join(ROOT, '*.py')) + glob.glob(os.path.join(ROOT, 'utils', '*.py'))
+
+
+def test_no_function_is_longer_than_the_limit():
+    """Functions stay short (MAX_FUNCTION_LINES, docstring included); a long module is only a sign
+    (a warning past MODULE_WARN_LINES), not a cap that pushes code to where it happens to fit."""
+    long, large = [], []
+    for p in source_files():
         with open(p) as f:
-            n = sum(1 for _ in f)
-        if n > MAX_LINES:
-            long[os.path.relpath(p, ROOT)] = n
+            text = f.read()
+        if text.count('\n') > MODULE_WARN_LINES:
+            large.append('{} ({} lines)'.format(os.path.relpath(p, ROOT), text.count('\n')))
+        for node in ast.walk(ast.parse(text, p)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    long.append('{}:{} {}() has {} lines'.format(os.path.relpath(p, ROOT), node.lineno, node.name, n))
+    if large:
+        warnings.warn('modules past {} lines: {}'.format(MODULE_WARN_LINES, ', '.join(large)))
     assert not long, long
 
 

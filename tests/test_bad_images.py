@@ -1,11 +1,11 @@
-"""lib/bad_images.py: the list of undecodable images and the guard that stops a run when most fail."""
+"""webvision/data/bad_images.py: the list of undecodable images and the guard that stops a run when most fail."""
 import multiprocessing as mp
 import os
 import re
 
 import pytest
 
-from lib.bad_images import BadImageGuard, BadImageLog, TooManyBadImages, bad_log_path
+from webvision.data.bad_images import BadImageGuard, BadImageLog, TooManyBadImages, bad_log_path
 
 
 def test_bad_image_guard_judges_windows():

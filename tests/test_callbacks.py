@@ -1,4 +1,4 @@
-"""lib/callbacks.py: named validation errors, the loader watchdog and the image counter, in-process."""
+"""webvision/train/callbacks.py: named validation errors, the loader watchdog and the image counter, in-process."""
 import os
 import time
 from types import SimpleNamespace
@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from lib.callbacks import CountedFlow, LoaderWatchdog, ValidationErrors
-from lib.metric import error_rates
+from webvision.train.callbacks import CountedFlow, LoaderWatchdog, ValidationErrors
+from webvision.results.metric import error_rates
 
 
 def test_validation_errors_are_named_metrics_of_one_pass():
@@ -86,8 +86,8 @@ def test_sample_losses_keep_the_partial_epoch_until_its_checkpoint_is_saved(tmp_
     """SIGTERM mid-epoch 1 at step 4 of 8; the rerun finishes the epoch and writes epoch-1.npy, then is
     killed -9 before the epoch's checkpoint (saved at the next epoch's start): the next rerun resumes at
     step 4 again and must still have the first 4 steps' losses."""
-    from lib import sample_loss
-    from lib.callbacks import SampleLosses
+    from webvision.results import sample_loss
+    from webvision.train.callbacks import SampleLosses
     logdir, count = str(tmp_path), 10
     first = SampleLosses(logdir, count, steps_per_epoch=8)
     first.trainer = Steps(0, 0)                              # before training: the epochs done

@@ -1,12 +1,11 @@
-"""lib/checkpoints.py: finding checkpoints by their files, and reading weights that may be damaged."""
+"""webvision/weights/checkpoints.py: finding checkpoints by their files, and reading weights that may be damaged."""
 import os
 
 import numpy as np
 import pytest
 
-from lib.checkpoints import (checkpoint_step, epoch_after, latest_checkpoint, read_num_classes, read_weights,
-                             resolve_checkpoint, write_npz)
-from lib.errors import WeightsError
+from webvision.weights.checkpoints import checkpoint_step, epoch_after, latest_checkpoint, read_num_classes, read_weights, resolve_checkpoint, write_npz
+from webvision.core.errors import WeightsError
 
 
 def touch(path):

@@ -1,10 +1,10 @@
-"""lib/cli.py: argument types and the one-line error report."""
+"""webvision/core/cli.py: argument types and the one-line error report."""
 import argparse
 
 import pytest
 
-from lib.cli import positive_int, report
-from lib.errors import InputError
+from webvision.core.cli import positive_int, report
+from webvision.core.errors import InputError
 
 
 @pytest.mark.parametrize('text', ['0', '-3', 'x', '1.5', '\u0663', ''])

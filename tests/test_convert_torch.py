@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from lib import torch_resnet
+from webvision.weights import torch_resnet
 from conftest import ROOT
-from lib.checkpoints import WeightLoader
-from lib.lists import IMAGENET_SYNSET_WORDS
-from lib.checkpoints import read_weights
-from lib.transform import Transform, read_transform
+from webvision.weights.checkpoints import WeightLoader
+from webvision.data.lists import IMAGENET_SYNSET_WORDS
+from webvision.weights.checkpoints import read_weights
+from webvision.data.transform import Transform, read_transform
 from resnet_model import TORCHVISION_ARCHS, ResNetModel
 from tensorpack.predict import OfflinePredictor, PredictConfig
 

@@ -1,4 +1,4 @@
-"""lib/decode.py: reading and decoding web images, the crop decoders, and the limits on hostile files."""
+"""webvision/data/decode.py: reading and decoding web images, the crop decoders, and the limits on hostile files."""
 import os
 
 import cv2
@@ -9,7 +9,7 @@ from tensorpack.dataflow import imgaug
 
 from helpers.images import encode, jpeg_claiming, photo, png_claiming
 from imagenet_utils import fbresnet_augmentor
-from lib import decode
+from webvision.data import decode
 
 
 def test_decode_image_handles_web_quirks(tmp_path):
@@ -160,7 +160,7 @@ def test_fifos_devices_and_huge_files_are_not_read(tmp_path):
 
 def test_tta_views_are_the_centre_crops_of_the_image_its_mirror_and_other_scales():
     import cv2
-    from lib.decode import CenterCropDecoder, TTADecoder
+    from webvision.data.decode import CenterCropDecoder, TTADecoder
     im = (np.random.RandomState(0).rand(300, 401, 3) * 255).astype(np.uint8)
     png = cv2.imencode('.png', im)[1].tobytes()
     mirrored = cv2.imencode('.png', np.ascontiguousarray(im[:, ::-1]))[1].tobytes()
@@ -176,7 +176,7 @@ def test_tta_views_are_the_centre_crops_of_the_image_its_mirror_and_other_scales
 
 def test_ten_crops_are_the_corners_and_centre_of_the_resized_image_and_its_mirror():
     import cv2
-    from lib.decode import TTADecoder
+    from webvision.data.decode import TTADecoder
     im = (np.random.RandomState(1).rand(128, 160, 3) * 255).astype(np.uint8)
     views, _ = TTADecoder(56, 'crops10')(cv2.imencode('.png', im)[1].tobytes())
     resized = cv2.resize(im, (80, 64), interpolation=cv2.INTER_CUBIC)      # shorter side 56 x 256/224 = 64
@@ -187,7 +187,7 @@ def test_ten_crops_are_the_corners_and_centre_of_the_resized_image_and_its_mirro
 
 
 def test_tta_refuses_what_the_centre_crop_refuses():
-    from lib.decode import TTADecoder
+    from webvision.data.decode import TTADecoder
     for mode in ('flip', 'crops10', 'scales'):
         im, reason = TTADecoder(224, mode)(b'garbage')
         assert im is None and reason == 'not a decodable image'

@@ -4,7 +4,7 @@ import os
 
 import cv2
 
-from lib.demo import build_demo
+from webvision.data.demo import build_demo
 
 
 def read_list(path):

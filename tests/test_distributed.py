@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_driver
-from lib.checkpoints import read_weights
+from webvision.weights.checkpoints import read_weights
 
 pytestmark = pytest.mark.e2e      # each test runs programs in fresh processes
 
@@ -121,7 +121,7 @@ def driver_flags(demo_root, logdir, hosts, epochs, steps=3):
 
 
 def test_every_worker_resumes_from_the_chiefs_step_and_schedule(demo_root, tmp_path):
-    from lib.schedule import learning_rate_at
+    from webvision.train.schedule import learning_rate_at
     logdir = str(tmp_path / 'run')
     hosts = ','.join('127.0.0.1:{}'.format(p) for p in free_ports(2))
     logs = [open(str(tmp_path / 'first{}.log'.format(i)), 'w') for i in range(2)]

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import DRIVER, ROOT, run_driver
 from helpers.driver import SMALL, kill_after_checkpoint, loaders_of, start_training
-from lib.checkpoints import latest_checkpoint, read_weights
-from lib.schedule import learning_rate_at
+from webvision.weights.checkpoints import latest_checkpoint, read_weights
+from webvision.train.schedule import learning_rate_at
 
 pytestmark = pytest.mark.e2e      # each test runs programs in fresh processes
 
@@ -207,7 +207,7 @@ def test_finetune_drops_the_head_and_can_freeze_the_trunk(demo_root, trained_run
 
 
 def test_finetuning_converted_weights_validates_and_evaluates_with_their_transform(demo_root, trained_run, tmp_path):
-    from lib import transform as tr
+    from webvision.data import transform as tr
     npz, logdir = str(tmp_path / 'converted.npz'), str(tmp_path / 'ft')
     np.savez(npz, **read_weights(trained_run), **tr.npz_entry(tr.TORCHVISION))       # as convert_torch.py writes
     run_driver(*SMALL, '--data', demo_root, '--logdir', logdir, '--load', npz, '--finetune', '--epochs', 1,
@@ -227,7 +227,7 @@ def test_export_gives_the_drivers_probabilities(demo_root, trained_run, tmp_path
     from tensorpack.dataflow import imgaug
     from tensorpack.predict import OfflinePredictor, PredictConfig
     from imagenet_utils import fbresnet_augmentor
-    from lib.checkpoints import WeightLoader
+    from webvision.weights.checkpoints import WeightLoader
     from resnet_model import ResNetModel
 
     out = str(tmp_path / 'export')

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import run_driver
-from lib.checkpoints import read_weights
+from webvision.weights.checkpoints import read_weights
 from helpers.images import png_claiming
 from helpers.driver import SMALL, loaders_of, start_training
 
@@ -227,5 +227,5 @@ def test_the_probabilities_say_ema_only_for_a_checkpoint_with_an_average(demo_ro
 
 
 def trained_run_checkpoint(logdir):
-    from lib.checkpoints import latest_checkpoint
+    from webvision.weights.checkpoints import latest_checkpoint
     return latest_checkpoint(logdir)

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import ROOT, run_driver
 from helpers.driver import SMALL, kill_after_checkpoint
-from lib.checkpoints import latest_checkpoint, read_weights
-from lib.schedule import learning_rate_at
+from webvision.weights.checkpoints import latest_checkpoint, read_weights
+from webvision.train.schedule import learning_rate_at
 
 pytestmark = pytest.mark.e2e
 RECIPE = ['--mixup', '0.2', '--cutmix', '1.0', '--mix-off-epoch', '2', '--label-smoothing', '0.1', '--loss', 'gce',

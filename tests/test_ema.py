@@ -1,4 +1,4 @@
-"""lib/ema.py: the weight average kept in the checkpoint, continued exactly by a resumed run, and
+"""webvision/train/ema.py: the weight average kept in the checkpoint, continued exactly by a resumed run, and
 loaded in place of the weights for evaluation."""
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ import tensorflow as tf
 from tensorpack import ModelDesc, QueueInput, SimpleTrainer, TrainConfig, launch_train_with_config
 from tensorpack.dataflow import DataFromList
 
-from lib.checkpoints import EpochCheckpoint, ResumeRestore, WeightLoader, latest_checkpoint, read_weights
-from lib.ema import WeightAverage
+from webvision.weights.checkpoints import EpochCheckpoint, ResumeRestore, WeightLoader, latest_checkpoint, read_weights
+from webvision.train.ema import WeightAverage
 
 STEPS = 4
 

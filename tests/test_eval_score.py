@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from helpers.scoring import SCRIPTS, records, reference_scores, run_eval_score, run_json2sub, write
-from lib.errors import InputError
-from lib.predictions import read_predictions
+from webvision.core.errors import InputError
+from webvision.results.predictions import read_predictions
 from utils import eval_score
 
 

@@ -1,11 +1,11 @@
-"""lib/fileio.py: results appear complete or not at all; hostile text is named by line."""
+"""webvision/core/fileio.py: results appear complete or not at all; hostile text is named by line."""
 import os
 import stat
 
 import pytest
 
-from lib.errors import InputError
-from lib.fileio import atomic_path, check_writable, decode_text, read_lines, write_atomic, write_json_atomic
+from webvision.core.errors import InputError
+from webvision.core.fileio import atomic_path, check_writable, decode_text, read_lines, write_atomic, write_json_atomic
 
 
 def test_write_atomic_replaces_and_leaves_no_temporary(tmp_path):

@@ -1,4 +1,4 @@
-"""lib/freeze.py and lib/inference.py: the frozen graph with batch norm folded predicts as the model;
+"""webvision/weights/freeze.py and webvision/eval/inference.py: the frozen graph with batch norm folded predicts as the model;
 weights too large to freeze fall back to the plain graph; the export writes both formats."""
 import os
 
@@ -8,7 +8,8 @@ import tensorflow as tf
 from tensorpack.predict import OfflinePredictor, PredictConfig
 
 from helpers.weights import RandomWeights
-from lib import freeze, inference
+from webvision.weights import freeze
+from webvision.eval import inference
 from resnet_model import ResNetModel
 
 

@@ -75,7 +75,7 @@ def test_model_options_are_given_at_construction(driver):
 
 
 def test_the_evaluation_transform_comes_with_the_weights_unless_a_flag_says(driver, tmp_path, monkeypatch):
-    from lib import transform as tr
+    from webvision.data import transform as tr
     npz = str(tmp_path / 'tv.npz')
     np.savez(npz, **{'linear/b': np.zeros(3, np.float32)}, **tr.npz_entry(tr.TORCHVISION))
     run = driver.make_run(parse(driver, '--predict', 'a.jpg', '--load', npz, '--image-size', 112))
@@ -93,10 +93,10 @@ def test_the_evaluation_transform_comes_with_the_weights_unless_a_flag_says(driv
 
 
 def test_predict_without_data_takes_the_names_of_the_built_demo_set(driver, tmp_path, monkeypatch):
-    import lib.demo
+    import webvision.data.demo
     npz = str(tmp_path / 'w.npz')
     np.savez(npz, **{'linear/b': np.zeros(3, np.float32)})
-    monkeypatch.setattr(lib.demo, 'built_demo_root', lambda: '/demo/root')
+    monkeypatch.setattr(webvision.data.demo, 'built_demo_root', lambda: '/demo/root')
     assert driver.make_run(parse(driver, '--predict', 'a.jpg', '--load', npz)).data == '/demo/root'
-    monkeypatch.setattr(lib.demo, 'built_demo_root', lambda: None)          # never built: no names to take
+    monkeypatch.setattr(webvision.data.demo, 'built_demo_root', lambda: None)          # never built: no names to take
     assert driver.make_run(parse(driver, '--predict', 'a.jpg', '--load', npz)).data is None

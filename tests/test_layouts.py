@@ -1,11 +1,11 @@
-"""lib/layouts: telling WebVision 1.0 from 2.0, subsets, meta/dataset.json."""
+"""webvision/data/layouts: telling WebVision 1.0 from 2.0, subsets, meta/dataset.json."""
 import json
 import os
 
 import pytest
 
-from lib.errors import InputError
-from lib.layouts import LAYOUTS, detect_version, parse_subset, read_dataset_json, write_dataset_json
+from webvision.core.errors import InputError
+from webvision.data.layouts import LAYOUTS, detect_version, parse_subset, read_dataset_json, write_dataset_json
 
 
 @pytest.mark.parametrize('version', ['1.0', '2.0'])

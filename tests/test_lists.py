@@ -1,9 +1,9 @@
-"""lib/lists.py: reading "name label" lists, with errors naming the line."""
+"""webvision/data/lists.py: reading "name label" lists, with errors naming the line."""
 
 import pytest
 
 from helpers.scoring import write
-from lib.errors import InputError
+from webvision.core.errors import InputError
 
 
 @pytest.mark.parametrize('text,names,labels', [
@@ -13,7 +13,7 @@ from lib.errors import InputError
     ('a 1 2\nb 3\n', ['a 1', 'b'], [2, 3]),                                  # not three "pairs"
 ])
 def test_read_list_splits_lines_as_name_and_last_field(tmp_path, text, names, labels):
-    from lib.lists import read_list
+    from webvision.data.lists import read_list
     got_names, got_labels = read_list(write(tmp_path / 'list.txt', text))
     assert got_names == names and got_labels.tolist() == labels
 
@@ -24,7 +24,7 @@ def test_read_list_splits_lines_as_name_and_last_field(tmp_path, text, names, la
     ('a.jpg 3\na.jpg 1\n', r"image 'a.jpg' is listed more than once"),
 ])
 def test_read_list_names_the_bad_line(tmp_path, text, message):
-    from lib.lists import read_list
+    from webvision.data.lists import read_list
     with pytest.raises(InputError, match=message):
         read_list(write(tmp_path / 'list.txt', text))
 
@@ -37,15 +37,15 @@ def test_read_list_names_the_bad_line(tmp_path, text, message):
     (b'a.jpg 3\nb.jpg 1\na.jpg 1\n', r"list.txt:3: image 'a.jpg' is listed more than once \(also line 1\)"),
 ])
 def test_read_list_refuses_bytes_labels_and_repeats_naming_the_line(tmp_path, data, message):
-    from lib.lists import read_list
+    from webvision.data.lists import read_list
     (tmp_path / 'list.txt').write_bytes(data)
     with pytest.raises(InputError, match=message):
         read_list(str(tmp_path / 'list.txt'))
 
 
 def test_read_list_drops_a_byte_order_mark(tmp_path):
-    from lib.fileio import read_lines
-    from lib.lists import read_list
+    from webvision.core.fileio import read_lines
+    from webvision.data.lists import read_list
     path = tmp_path / 'list.txt'
     path.write_bytes('\ufeffa.jpg 3\nb.jpg 1\n'.encode())
     assert read_list(str(path))[0] == ['a.jpg', 'b.jpg']
@@ -53,7 +53,7 @@ def test_read_list_drops_a_byte_order_mark(tmp_path):
 
 
 def test_iter_labelled_checks_labels_against_the_classes(tmp_path):
-    from lib.lists import iter_labelled, write_list
+    from webvision.data.lists import iter_labelled, write_list
     path = str(tmp_path / 'train.txt')
     write_list(path, [('my photo.jpg', 2), ('b.jpg', 0)])
     assert list(iter_labelled(path, 3)) == [(1, 'my photo.jpg', 2), (2, 'b.jpg', 0)]
@@ -65,7 +65,7 @@ def test_iter_labelled_checks_labels_against_the_classes(tmp_path):
 
 
 def test_synsets_and_names_round_trip(tmp_path):
-    from lib.lists import class_meta, display_names, imagenet_names, write_synsets
+    from webvision.data.lists import class_meta, display_names, imagenet_names, write_synsets
     write_synsets(str(tmp_path), [('n01', 'tench, Tinca tinca'), ('n02', '')])
     ids, words = class_meta(str(tmp_path / 'val.txt'))
     assert ids == ['n01', 'n02'] and display_names(ids, words) == ['n01 tench, Tinca tinca', 'n02']

@@ -1,12 +1,12 @@
-"""lib/listscan: the bulk parse equals the line-by-line one, and file lookups by folder listing
+"""webvision/data/listscan: the bulk parse equals the line-by-line one, and file lookups by folder listing
 equal lookups by stat, each path looked up once."""
 import os
 
 import numpy as np
 import pytest
 
-from lib.errors import InputError
-from lib.listscan import Lookups, is_safe_name, iter_blocks, parse_block, read_rows
+from webvision.core.errors import InputError
+from webvision.data.listscan import Lookups, is_safe_name, iter_blocks, parse_block, read_rows
 
 
 def line_by_line(lines, num_classes):
@@ -49,8 +49,8 @@ def test_faulty_lines_are_named(lines, message):
 
 
 def test_blocks_keep_line_numbers_across_reads(tmp_path, monkeypatch):
-    import lib.listscan
-    monkeypatch.setattr(lib.listscan, 'BLOCK_BYTES', 64)
+    import webvision.data.listscan
+    monkeypatch.setattr(webvision.data.listscan, 'BLOCK_BYTES', 64)
     path = tmp_path / 'l.txt'
     path.write_text(''.join('img{:04d}.jpg {}\n'.format(i, i % 7) for i in range(100)) + 'bad line here\n')
     firsts = [first for first, _ in iter_blocks(str(path))]
@@ -87,8 +87,8 @@ def test_lookups_find_regular_files_only(tmp_path, list_at):
 
 
 def test_a_folder_too_large_to_list_is_looked_up_file_by_file(tmp_path, monkeypatch):
-    import lib.listscan
-    monkeypatch.setattr(lib.listscan, 'LISTING_LIMIT', 10)
+    import webvision.data.listscan
+    monkeypatch.setattr(webvision.data.listscan, 'LISTING_LIMIT', 10)
     folder = tmp_path / 'flat'
     folder.mkdir()
     for i in range(30):

@@ -1,9 +1,9 @@
-"""lib/losses.py: every training loss against its formula, computed by hand in numpy on small logits."""
+"""webvision/model/losses.py: every training loss against its formula, computed by hand in numpy on small logits."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from lib.losses import per_sample_loss, soft_targets
+from webvision.model.losses import per_sample_loss, soft_targets
 
 LOGITS = np.array([[2.0, -1.0, 0.5, 0.0], [-0.3, 0.2, 3.0, -2.0], [0.0, 0.0, 0.0, 0.0]], np.float32)
 LABELS = np.array([0, 3, 1])

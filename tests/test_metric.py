@@ -1,8 +1,8 @@
-"""lib/metric.py: the challenge metric, on hand-computed cases."""
+"""webvision/results/metric.py: the challenge metric, on hand-computed cases."""
 import numpy as np
 import pytest
 
-from lib.metric import error_rates, wrong_from_topk
+from webvision.results.metric import error_rates, wrong_from_topk
 
 
 def test_error_rates_by_hand_with_an_empty_class():

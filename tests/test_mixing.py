@@ -1,9 +1,9 @@
-"""lib/mixing.py: mixup and CutMix in the graph, checked image by image against their lam."""
+"""webvision/model/mixing.py: mixup and CutMix in the graph, checked image by image against their lam."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from lib.mixing import cutmix_masks, mix, sample_beta
+from webvision.model.mixing import cutmix_masks, mix, sample_beta
 
 N, H, W, K = 6, 20, 30, 4
 

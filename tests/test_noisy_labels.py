@@ -1,4 +1,4 @@
-"""lib/noisy_labels.py, lib/sample_loss.py and utils/split_noisy.py: per-image losses in, the
+"""webvision/results/noisy_labels.py, webvision/results/sample_loss.py and utils/split_noisy.py: per-image losses in, the
 likely clean lines and a per-class noise report out."""
 import csv
 import os
@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from lib.errors import InputError
-from lib.noisy_labels import noise_report, split
-from lib.sample_loss import epoch_path, read_losses, write_losses
+from webvision.core.errors import InputError
+from webvision.results.noisy_labels import noise_report, split
+from webvision.results.sample_loss import epoch_path, read_losses, write_losses
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'utils'))

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from lib.predictions import write_predictions
-from lib.probs import probs_writer, sidecar_path
-from lib.sample_loss import write_losses
+from webvision.results.predictions import write_predictions
+from webvision.results.probs import probs_writer, sidecar_path
+from webvision.results.sample_loss import write_losses
 
 sys.path.insert(0, os.path.join(ROOT, 'utils'))
 import convert_torch  # noqa: E402

@@ -1,15 +1,15 @@
-"""lib/predictions.py: reading predictions files and checking their rows."""
+"""webvision/results/predictions.py: reading predictions files and checking their rows."""
 import json
 
 import pytest
 
 from helpers.scoring import write
-from lib.errors import InputError
-from lib.predictions import read_predictions
+from webvision.core.errors import InputError
+from webvision.results.predictions import read_predictions
 
 
 def test_topk_rows_longer_than_five_and_ragged_rows_use_the_first_five():
-    from lib.predictions import topk_array
+    from webvision.results.predictions import topk_array
     want = [[0, 1, 2, 3, 4], [5, 6, 7, 0, 1]]
     assert topk_array('p', [[0, 1, 2, 3, 4, 5], [5, 6, 7, 0, 1, 2]], 8).tolist() == want
     assert topk_array('p', [[0, 1, 2, 3, 4], [5, 6, 7, 0, 1, 2]], 8).tolist() == want

@@ -1,4 +1,4 @@
-"""lib/probs.py and utils/ensemble.py: probability matrices written by memory map, read by blocks,
+"""webvision/results/probs.py and utils/ensemble.py: probability matrices written by memory map, read by blocks,
 and their weighted mean as predictions."""
 import json
 import os
@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from lib.errors import InputError
-from lib.predictions import read_predictions
-from lib.probs import ProbsFile, probs_writer, sidecar_path
+from webvision.core.errors import InputError
+from webvision.results.predictions import read_predictions
+from webvision.results.probs import ProbsFile, probs_writer, sidecar_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENSEMBLE = os.path.join(ROOT, 'utils', 'ensemble.py')
@@ -151,7 +151,7 @@ def test_ensemble_memory_stays_at_a_block_per_matrix(tmp_path):
 
 
 def test_top_k_is_a_stable_sort_of_each_row():
-    from lib.probs import top_k
+    from webvision.results.probs import top_k
     rng = np.random.RandomState(3)
     p = rng.randint(0, 6, (200, 9)).astype(np.float32)      # many ties
     ids, probs = top_k(p, 5)

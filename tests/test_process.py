@@ -1,8 +1,8 @@
-"""lib/process.py and lib/memory.py: process identity across forks; the environment TensorFlow gets."""
+"""webvision/core/process.py and webvision/core/memory.py: process identity across forks; the environment TensorFlow gets."""
 import multiprocessing as mp
 import os
 
-from lib.process import Owner, configure_tensorflow
+from webvision.core.process import Owner, configure_tensorflow
 
 
 def _forked(owner):

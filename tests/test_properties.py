@@ -8,13 +8,13 @@ import os
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from lib.listscan import read_rows
+from webvision.data.listscan import read_rows
 from utils import eval_score, json2sub
-from lib.constants import LABEL_LIMIT
-from lib.errors import InputError
-from lib.fileio import read_lines
-from lib.lists import read_list
-from lib.predictions import read_predictions, topk_array
+from webvision.core.constants import LABEL_LIMIT
+from webvision.core.errors import InputError
+from webvision.core.fileio import read_lines
+from webvision.data.lists import read_list
+from webvision.results.predictions import read_predictions, topk_array
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

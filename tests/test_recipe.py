@@ -1,9 +1,9 @@
-"""lib/recipe.py: the recipe flags, their checks and the Recipe the model gets."""
+"""webvision/model/recipe.py: the recipe flags, their checks and the Recipe the model gets."""
 import argparse
 
 import pytest
 
-from lib.recipe import RecipeError, add_recipe_args, check_recipe, recipe_from_args
+from webvision.model.recipe import RecipeError, add_recipe_args, check_recipe, recipe_from_args
 
 
 def parse(*flags, eval_=False):

@@ -1,4 +1,4 @@
-"""utils/report.py and lib/report.py: the numbers on the page, its bounds and escaping, and the page
+"""utils/report.py and webvision/report/report.py: the numbers on the page, its bounds and escaping, and the page
 in a real browser (headless Chromium, installed where it can be, else the test says why it skips)."""
 import json
 import os
@@ -12,9 +12,9 @@ import pytest
 
 from conftest import ROOT
 from helpers.images import encode, photo
-from lib import report
-from lib.predictions import write_predictions
-from lib.sample_loss import epoch_path, write_losses
+from webvision.report import report
+from webvision.results.predictions import write_predictions
+from webvision.results.sample_loss import epoch_path, write_losses
 
 REPORT = os.path.join(ROOT, 'utils', 'report.py')
 
@@ -200,7 +200,7 @@ def test_the_page_renders_in_a_real_browser_without_script_errors(tmp_path):
 
 
 def test_probabilities_give_a_calibration_panel_with_its_error(tmp_path):
-    from lib.probs import probs_writer
+    from webvision.results.probs import probs_writer
     root, names, labels = make_root(tmp_path)
     pred, top1 = predict(names, labels, 6, tmp_path)
     right = top1 == labels
@@ -224,7 +224,7 @@ def test_probabilities_give_a_calibration_panel_with_its_error(tmp_path):
 
 
 def report_probs(path):
-    from lib.probs import ProbsFile
+    from webvision.results.probs import ProbsFile
     return ProbsFile(path)
 
 
@@ -252,7 +252,7 @@ def report_main(*args):
     (lambda m: m.fill(0.1), 'summing to 0.5999, not 1'),     # float16's 0.1, six times
 ])
 def test_probabilities_that_are_not_probabilities_draw_no_panel(tmp_path, capsys, fill, message):
-    from lib.probs import probs_writer
+    from webvision.results.probs import probs_writer
     root, names, labels = make_root(tmp_path)
     pred, _ = predict(names, labels, 6, tmp_path)
     probs, out = str(tmp_path / 'p.npy'), tmp_path / 'report.html'
@@ -265,7 +265,7 @@ def test_probabilities_that_are_not_probabilities_draw_no_panel(tmp_path, capsys
 
 
 def test_probabilities_of_another_class_count_and_bad_budgets_are_refused(tmp_path, capsys):
-    from lib.probs import probs_writer
+    from webvision.results.probs import probs_writer
     root, names, labels = make_root(tmp_path)
     pred, _ = predict(names, labels, 6, tmp_path)
     probs, out = str(tmp_path / 'p.npy'), tmp_path / 'report.html'

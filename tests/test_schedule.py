@@ -1,7 +1,7 @@
-"""lib/schedule.py: the learning-rate schedule, on hand-computed cases."""
+"""webvision/train/schedule.py: the learning-rate schedule, on hand-computed cases."""
 import pytest
 
-from lib.schedule import learning_rate_at
+from webvision.train.schedule import learning_rate_at
 
 
 def test_learning_rate_schedule_warmup_and_steps():

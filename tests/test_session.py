@@ -1,10 +1,10 @@
-"""lib/session.py: what each session asks TensorFlow for."""
+"""webvision/runtime/session.py: what each session asks TensorFlow for."""
 import os
 
 import tensorflow as tf
 from tensorpack.tfutils import get_default_sess_config
 
-from lib.session import CPUSessionCreator, session_config
+from webvision.runtime.session import CPUSessionCreator, session_config
 
 
 def test_cpu_sessions_use_every_core_on_each_op():

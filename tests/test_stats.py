@@ -1,10 +1,10 @@
-"""lib/stats.py: reading a run's stats.json and trimming it when the run resumes."""
+"""webvision/results/stats.py: reading a run's stats.json and trimming it when the run resumes."""
 import json
 
 import pytest
 
-from lib.errors import DataError, InputError
-from lib.stats import VAL_ERRORS, read_stats, series, trim_stats
+from webvision.core.errors import DataError, InputError
+from webvision.results.stats import VAL_ERRORS, read_stats, series, trim_stats
 
 
 def write_stats(folder, stats):

@@ -1,4 +1,4 @@
-"""lib.transform (the record of a model's evaluation transform) and lib.decode.TorchvisionDecoder,
+"""webvision.data.transform (the record of a model's evaluation transform) and webvision.data.decode.TorchvisionDecoder,
 against torchvision's transform re-derived from its source (helpers/torchvision_ref.py)."""
 import io
 import os
@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from helpers import torchvision_ref as ref
-from lib import transform as tr
-from lib.decode import CenterCropDecoder, TorchvisionDecoder, decoder
+from webvision.data import transform as tr
+from webvision.data.decode import CenterCropDecoder, TorchvisionDecoder, decoder
 
 
 def _encode(array, fmt='JPEG', mode=None):

@@ -8,9 +8,9 @@ import pytest
 
 import webvision_dataset as wd
 from helpers.images import photo, write_root
-from lib import decode
-from lib.bad_images import BadImageLog, TooManyBadImages
-from lib.errors import InputError
+from webvision.data import decode
+from webvision.data.bad_images import BadImageLog, TooManyBadImages
+from webvision.core.errors import InputError
 
 
 def test_file_list_tolerates_crlf_blank_lines_and_spaces(tmp_path):

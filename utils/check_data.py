@@ -21,11 +21,11 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lib import datacheck  # noqa: E402
-from lib.cli import positive_int, report  # noqa: E402
-from lib.errors import InputError  # noqa: E402
-from lib.layouts import read_dataset_json  # noqa: E402
-from lib.listscan import Lookups  # noqa: E402
+from webvision.data import datacheck  # noqa: E402
+from webvision.core.cli import positive_int, report  # noqa: E402
+from webvision.core.errors import InputError  # noqa: E402
+from webvision.data.layouts import read_dataset_json  # noqa: E402
+from webvision.data.listscan import Lookups  # noqa: E402
 
 
 def get_args_parser():
@@ -45,7 +45,7 @@ def get_args_parser():
 
 def checkpoint_classes(path):
     """(path, class count of its head); TensorFlow is imported only here."""
-    from lib.checkpoints import read_num_classes
+    from webvision.weights.checkpoints import read_num_classes
     return path, read_num_classes(path)
 
 

@@ -9,7 +9,7 @@ IN is a .pth state dict, a training checkpoint (.pth.tar, .ckpt) holding one und
 all). Names saved from DataParallel ("module.") are accepted. Without --arch the architecture is
 found from the tensors' names and shapes.
 
-The .npz records how the model expects its images (lib/transform.py): by default torchvision's
+The .npz records how the model expects its images (webvision/data/transform.py): by default torchvision's
 evaluation transform, Resize(256) with Pillow's bilinear filter and CenterCrop(224), with which
 torchvision, timm and the WSL models were measured; --eval --predict and --finetune's validation use
 it. For a timm model with another pretrained_cfg, pass its values: crop_pct 0.95 and bicubic at 224 is
@@ -37,13 +37,13 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lib.process import configure_tensorflow  # noqa: E402
+from webvision.core.process import configure_tensorflow  # noqa: E402
 
 configure_tensorflow()
-from lib.checkpoints import model_variables, write_npz  # noqa: E402
-from lib.errors import InputError  # noqa: E402
-from lib.fileio import check_output  # noqa: E402
-from lib import transform as tr  # noqa: E402
+from webvision.weights.checkpoints import model_variables, write_npz  # noqa: E402
+from webvision.core.errors import InputError  # noqa: E402
+from webvision.core.fileio import check_output  # noqa: E402
+from webvision.data import transform as tr  # noqa: E402
 from resnet_model import BOTTLENECK_DEPTHS, CARDINALITY, DEPTHS as BLOCKS, TORCHVISION_ARCHS as ARCHS  # noqa: E402
 from resnet_model import ResNetModel  # noqa: E402
 
@@ -225,7 +225,7 @@ def get_args_parser():
     p.add_argument('output', help='.npz to write')
     p.add_argument('--arch', choices=sorted(ARCHS), help='the architecture of INPUT (default: found from its '
                    'tensors\' names and shapes)')
-    g = p.add_argument_group('evaluation transform recorded in OUTPUT (see lib/transform.py)')
+    g = p.add_argument_group('evaluation transform recorded in OUTPUT (see webvision/data/transform.py)')
     g.add_argument('--eval-transform', default='torchvision', choices=tr.KINDS, help='torchvision: Resize of the '
                    'shorter side with Pillow, then CenterCrop, as the weights were measured; toolkit: this '
                    'toolkit\'s crop (default: %(default)s)')

@@ -16,12 +16,12 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lib.cli import positive_int, report  # noqa: E402
-from lib.errors import InputError  # noqa: E402
-from lib.fileio import check_output  # noqa: E402
-from lib.lists import read_list  # noqa: E402
-from lib.predictions import write_predictions  # noqa: E402
-from lib.probs import ProbsFile, check_classes, check_same_list, sidecar_path, top_k, weighted_mean_blocks  # noqa: E402
+from webvision.core.cli import positive_int, report  # noqa: E402
+from webvision.core.errors import InputError  # noqa: E402
+from webvision.core.fileio import check_output  # noqa: E402
+from webvision.data.lists import read_list  # noqa: E402
+from webvision.results.predictions import write_predictions  # noqa: E402
+from webvision.results.probs import ProbsFile, check_classes, check_same_list, sidecar_path, top_k, weighted_mean_blocks  # noqa: E402
 
 
 def get_args_parser():

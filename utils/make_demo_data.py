@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Builds the embedded demo set (lib/demo.py says how) at --root and --root-test; rerunning skips
+"""Builds the embedded demo set (webvision/data/demo.py says how) at --root and --root-test; rerunning skips
 a complete build. imagenet-resnet.py builds it on first use without --data; this is for building
 it elsewhere or ahead of time."""
 import argparse
@@ -7,7 +7,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lib.demo import DEFAULT_ROOT, build_demo  # noqa: E402
+from webvision.data.demo import DEFAULT_ROOT, build_demo  # noqa: E402
 
 
 def main(argv=None):

@@ -16,9 +16,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lib.constants import SOURCES, SPLITS  # noqa: E402
-from lib.errors import InputError  # noqa: E402
-from lib.fileio import check_output  # noqa: E402
+from webvision.core.constants import SOURCES, SPLITS  # noqa: E402
+from webvision.core.errors import InputError  # noqa: E402
+from webvision.core.fileio import check_output  # noqa: E402
 from webvision_dataset import WebVisionMeta, lmdb_path, write_lmdb  # noqa: E402
 
 

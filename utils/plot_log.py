@@ -9,10 +9,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lib.errors import InputError  # noqa: E402
-from lib.fileio import atomic_path, check_output  # noqa: E402
-from lib.plots import close, curves_figure  # noqa: E402
-from lib.stats import read_stats, stats_path  # noqa: E402
+from webvision.core.errors import InputError  # noqa: E402
+from webvision.core.fileio import atomic_path, check_output  # noqa: E402
+from webvision.report.plots import close, curves_figure  # noqa: E402
+from webvision.results.stats import read_stats, stats_path  # noqa: E402
 
 
 def plot(stats, out, title):

@@ -22,14 +22,14 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lib import plots, report  # noqa: E402
-from lib.cli import positive_float, positive_int  # noqa: E402
-from lib.errors import InputError  # noqa: E402
-from lib.fileio import check_output, write_atomic  # noqa: E402
-from lib.lists import class_meta_paths, read_list  # noqa: E402
-from lib.probs import ProbsFile, check_same_list  # noqa: E402
-from lib.scoring import scored  # noqa: E402
-from lib.stats import read_stats  # noqa: E402
+from webvision.report import plots, report  # noqa: E402
+from webvision.core.cli import positive_float, positive_int  # noqa: E402
+from webvision.core.errors import InputError  # noqa: E402
+from webvision.core.fileio import check_output, write_atomic  # noqa: E402
+from webvision.data.lists import class_meta_paths, read_list  # noqa: E402
+from webvision.results.probs import ProbsFile, check_same_list  # noqa: E402
+from webvision.results.scoring import scored  # noqa: E402
+from webvision.results.stats import read_stats  # noqa: E402
 
 
 def get_args_parser():
@@ -71,8 +71,8 @@ def train_counts(path, num_classes):
 def estimated_noise(logdir, train_labels, num_classes):
     """Per class, the fraction of seen training images DivideMix's split calls noisy, from the
     newest epoch's sample-loss files; (None, None) without them. (noise, the epoch)"""
-    from lib.noisy_labels import noise_report, split
-    from lib.sample_loss import read_losses
+    from webvision.results.noisy_labels import noise_report, split
+    from webvision.results.sample_loss import read_losses
     files = glob.glob(os.path.join(logdir, 'sample_loss', 'epoch-*.npy'))
     epochs = sorted({int(m.group(1)) for m in (re.search(r'epoch-(\d+)(\.task-\d+)?\.npy$', f) for f in files) if m})
     if not epochs or train_labels is None:

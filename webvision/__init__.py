@@ -1,8 +1,9 @@
-"""The toolkit's library: one module per concern, imported downward only (see README "Code map").
+"""The toolkit's library, one subpackage per concern, in layers: a module imports only from its own
+subpackage and the ones before it in ``LAYERS`` (see README "Code map").
 
-Nothing here imports the top-level files, ``utils/``, ``bench/`` or ``tests/``. The modules that
-need no TensorFlow (``TF_FREE`` below) never import it, so that the scoring and data tools start
+Nothing here imports the top-level files, ``utils/``, ``bench/`` or ``tests/``. The subpackages in
+``TF_FREE`` never import TensorFlow, tensorpack or torch, so that the scoring and data tools start
 in a fraction of a second; tests/test_architecture.py checks both rules.
 """
-TF_FREE = ('cli', 'constants', 'datacheck', 'decode', 'demo', 'errors', 'fileio', 'layouts', 'lists', 'listscan',
-           'memory', 'metric', 'noisy_labels', 'plots', 'predictions', 'probs', 'process', 'recipe', 'sample_loss', 'scoring', 'stats', 'transform')
+LAYERS = ('core', 'runtime', 'data', 'results', 'model', 'weights', 'eval', 'train', 'report')
+TF_FREE = ('core', 'data', 'results', 'report')

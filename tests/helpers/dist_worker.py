@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 import numpy as np  # noqa: E402
 
-import lib.tfcompat  # noqa: E402,F401
+import webvision.runtime.tfcompat  # noqa: E402,F401
 import tensorflow as tf  # noqa: E402
 from tensorpack import QueueInput, TrainConfig  # noqa: E402
 from tensorpack import launch_train_with_config  # noqa: E402
@@ -23,9 +23,9 @@ from tensorpack.dataflow import DataFlow  # noqa: E402
 from tensorpack.tfutils.sesscreate import NewSessionCreator  # noqa: E402
 from tensorpack.tfutils.tower import TrainTowerContext  # noqa: E402
 
-from lib.distributed import Cluster, CollectiveAllReduceTrainer  # noqa: E402
-from lib.process import exit_process  # noqa: E402
-from lib.session import session_config  # noqa: E402
+from webvision.train.distributed import Cluster, CollectiveAllReduceTrainer  # noqa: E402
+from webvision.core.process import exit_process  # noqa: E402
+from webvision.runtime.session import session_config  # noqa: E402
 from resnet_model import ResNetModel  # noqa: E402
 
 STEPS, HALF, SIZE, CLASSES = 3, 4, 32, 4

@@ -1,5 +1,5 @@
 """torchvision's standard evaluation transform, re-derived step by step from its source (torchvision is
-not installable here), to test lib.decode.TorchvisionDecoder and the converted models against:
+not installable here), to test webvision.data.decode.TorchvisionDecoder and the converted models against:
 
   datasets.folder.pil_loader        Image.open(f).convert('RGB')
   transforms.Resize(256)            functional.resize -> _compute_resized_output_size (int() of the

@@ -5,8 +5,8 @@ import os
 import cv2
 import numpy as np
 
-from lib.layouts import LAYOUTS
-from lib.lists import imagenet_names
+from webvision.data.layouts import LAYOUTS
+from webvision.data.lists import imagenet_names
 
 GOOGLE, FLICKR, VAL, TEST = 3, 1, 2, 5      # images per class (google, flickr, val); test images in all
 

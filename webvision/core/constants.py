@@ -40,11 +40,11 @@ IMAGES_PER_EPOCH = 1280000          # the original's epoch (ImageNet-sized), so 
 SPLITS = ('train', 'val', 'test')
 SOURCES = ('all', 'google', 'flickr')    # WebVision's two crawls; utils/preprocess.py writes a list each
 
-# Choices of the recipe and evaluation flags (lib.recipe), each implemented where named.
-LOSSES = ('ce', 'gce', 'sce', 'bootstrap')      # lib.losses
-MIX_MODES = ('batch', 'elem')                   # lib.mixing: one lam per batch or per image
-LR_SCHEDULES = ('step', 'cosine')               # lib.schedule
-TTA_MODES = ('none', 'flip', 'crops10', 'scales')   # lib.decode.TTADecoder
+# Choices of the recipe and evaluation flags (webvision.model.recipe), each implemented where named.
+LOSSES = ('ce', 'gce', 'sce', 'bootstrap')      # webvision.model.losses
+MIX_MODES = ('batch', 'elem')                   # webvision.model.mixing: one lam per batch or per image
+LR_SCHEDULES = ('step', 'cosine')               # webvision.train.schedule
+TTA_MODES = ('none', 'flip', 'crops10', 'scales')   # webvision.data.decode.TTADecoder
 EMA_SUFFIX = '/ExponentialMovingAverage'        # a weight's moving average in checkpoints (TF's name)
 SAMPLE_LOSS = 'sample-loss'                     # tensor: each training image's loss against its own label
 INDEX = 'index'                                 # input with --sample-loss: each image's line in the list

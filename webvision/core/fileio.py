@@ -20,7 +20,7 @@ import stat
 
 import orjson
 
-from lib.errors import InputError
+from webvision.core.errors import InputError
 
 TEMPORARY = re.compile(r'^\..+\.tmp-(\d+)-[0-9a-f]{8}(\.[A-Za-z0-9]+)?$|^\.tmp-[A-Za-z0-9_]{8}')
 

@@ -1,7 +1,7 @@
 """Process-wide settings and process identity: TensorFlow's environment, forked loaders, exiting.
 
 Entry points call ``configure_tensorflow()`` first thing, before anything imports TensorFlow; no
-module changes the environment at import (lib.tfcompat sets only what tensorpack cannot run without).
+module changes the environment at import (webvision.runtime.tfcompat sets only what tensorpack cannot run without).
 """
 import os
 import signal

@@ -3,8 +3,8 @@ line, appended to by every loader process) and the guard that stops a run when m
 import os
 import threading
 
-from lib.constants import MAX_IMAGE_PIXELS
-from lib.errors import DataError
+from webvision.core.constants import MAX_IMAGE_PIXELS
+from webvision.core.errors import DataError
 
 
 class BadImageLog:

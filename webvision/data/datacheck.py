@@ -10,12 +10,12 @@ import stat
 
 import numpy as np
 
-from lib.decode import decode_image
-from lib.errors import InputError
-from lib.fileio import open_input
-from lib.layouts import CLASSES
-from lib.listscan import iter_blocks, name_hashes, parse_block, progress_bar, unsafe
-from lib.lists import imagenet_names, read_synsets, short
+from webvision.data.decode import decode_image
+from webvision.core.errors import InputError
+from webvision.core.fileio import open_input
+from webvision.data.layouts import CLASSES
+from webvision.data.listscan import iter_blocks, name_hashes, parse_block, progress_bar, unsafe
+from webvision.data.lists import imagenet_names, read_synsets, short
 
 LISTS = (('train', 'train', True), ('train_google', 'train', True), ('train_flickr', 'train', True),
          ('val', 'val', True))      # meta/<name>.txt, its image folder, labelled

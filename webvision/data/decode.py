@@ -15,8 +15,8 @@ import numpy as np
 import PIL.Image
 import simplejpeg
 
-from lib.constants import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
-from lib.fileio import file_kind
+from webvision.core.constants import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
+from webvision.core.fileio import file_kind
 
 
 def read_image_file(path):
@@ -403,7 +403,7 @@ class TorchvisionDecoder:
 
 def decoder(is_train, image_size=224, max_pixels=MAX_IMAGE_PIXELS, tta='none', transform=None):
     """The loaders' decoder: a random-resized crop for training; otherwise the centre crop, or the
-    views of TTADecoder for ``tta`` other than none, made by ``transform`` (lib.transform; default
+    views of TTADecoder for ``tta`` other than none, made by ``transform`` (webvision.data.transform; default
     toolkit) at ``image_size``."""
     if not is_train and transform is not None and transform.kind == 'torchvision':
         return TorchvisionDecoder(transform.at_size(image_size), tta, max_pixels)

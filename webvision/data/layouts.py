@@ -3,8 +3,8 @@ is), telling one from the other, and meta/dataset.json: what a prepared root was
 """
 import os
 
-from lib.errors import InputError
-from lib.fileio import load_json, write_json_atomic
+from webvision.core.errors import InputError
+from webvision.core.fileio import load_json, write_json_atomic
 
 # Paths inside the extracted tree. Train lists name images as google/q0001/000000.jpg, relative to
 # the tree, in both versions. 1.0 is the 256-pixel "resized" release that noisy-label work uses.

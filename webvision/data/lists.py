@@ -10,9 +10,9 @@ import re
 
 import numpy as np
 
-from lib.constants import LABEL_LIMIT
-from lib.errors import InputError
-from lib.fileio import decode_text, open_input, read_lines, write_atomic
+from webvision.core.constants import LABEL_LIMIT
+from webvision.core.errors import InputError
+from webvision.core.fileio import decode_text, open_input, read_lines, write_atomic
 
 LIST_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')     # meta/<name>.txt: no folders, no hidden files
 

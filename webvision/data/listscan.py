@@ -10,8 +10,8 @@ import re
 import numpy as np
 from tqdm import tqdm
 
-from lib.fileio import decode_text, open_input
-from lib.lists import bad_label, bad_line, is_int_text
+from webvision.core.fileio import decode_text, open_input
+from webvision.data.lists import bad_label, bad_line, is_int_text
 
 LEADING_ZERO = re.compile(r' 0[0-9]')     # a label written as 007: rewritten as 7
 ODD_BLANKS = '\t\x0b\x0c\x1c\x1d\x1e\x1f'     # blanks to str.split() besides space and line end

@@ -20,9 +20,9 @@ import zipfile
 
 import numpy as np
 
-from lib.constants import IMAGE_MEAN_RGB, IMAGE_STD_RGB
-from lib.errors import InputError
-from lib.fileio import open_input, write_atomic
+from webvision.core.constants import IMAGE_MEAN_RGB, IMAGE_STD_RGB
+from webvision.core.errors import InputError
+from webvision.core.fileio import open_input, write_atomic
 
 KINDS = ('toolkit', 'torchvision')
 INTERPOLATIONS = ('bilinear', 'bicubic')

@@ -6,19 +6,19 @@ import functools
 import numpy as np
 import tqdm
 
-from lib import tfcompat  # (before TensorFlow)
+from webvision.runtime import tfcompat  # (before TensorFlow)
 import tensorflow as tf
 from tensorpack.input_source import PlaceholderInput
 from tensorpack.predict import OfflinePredictor, OnlinePredictor, PredictConfig
 from tensorpack.tfutils.tower import PredictTowerContext
 from tensorpack.utils import logger
 
-from lib.constants import INPUT, PROB
-from lib.errors import DataError, WeightsError
-from lib.freeze import FREEZE_LIMIT_BYTES, frozen_inference_graph
-from lib.metric import error_rates, wrong_from_topk
-from lib.predictions import write_predictions
-from lib.probs import probs_writer, top_k
+from webvision.core.constants import INPUT, PROB
+from webvision.core.errors import DataError, WeightsError
+from webvision.weights.freeze import FREEZE_LIMIT_BYTES, frozen_inference_graph
+from webvision.results.metric import error_rates, wrong_from_topk
+from webvision.results.predictions import write_predictions
+from webvision.results.probs import probs_writer, top_k
 
 
 def predict_dataflow(model, session_init, dataflow, creator=None, towers=1, views=1, probs_out=None):
@@ -132,7 +132,7 @@ def check_predictions(list_path, weights, count, undecodable, prob):
 def evaluate_list(model, session_init, dataflow, *, names, num_classes, list_path, weights, predictions,
                   creator=None, towers=1, views=1, save_probs=None, about=None):
     """One pass over a list's ``dataflow`` (get_eval_dataflow with indices): writes the predictions
-    JSON and, with ``save_probs``, the probability matrix (lib.probs; ``about`` goes in its .json).
+    JSON and, with ``save_probs``, the probability matrix (webvision.results.probs; ``about`` goes in its .json).
     Returns (images written, the challenge's error rates or None for a list without labels)."""
     with (probs_writer(save_probs, names, num_classes, **(about or {})) if save_probs
           else contextlib.nullcontext()) as probs:

@@ -12,10 +12,10 @@ mixup's authors define it. References:
 """
 import math
 
-import lib.tfcompat  # noqa: F401  (before TensorFlow)
+import webvision.runtime.tfcompat  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 
-from lib.constants import LOSSES
+from webvision.core.constants import LOSSES
 
 RCE_A = math.log(1e-4)      # -9.2: the paper's log of a zero target
 

@@ -2,7 +2,7 @@
 each image is mixed with its partner in the reversed batch, with a coefficient lam ~ Beta(alpha,
 alpha) drawn per batch or per image; with both enabled each batch (or image) uses one of them,
 CutMix with probability 1/2. CutMix's lam is corrected to the area of the box after clipping."""
-import lib.tfcompat  # noqa: F401  (before TensorFlow)
+import webvision.runtime.tfcompat  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 
 

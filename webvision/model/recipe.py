@@ -1,10 +1,10 @@
 """The training recipe beyond the original's: its flags, their checks, and the options the model
-and the callbacks take from them. The graph side lives in lib.losses, lib.mixing and lib.ema."""
+and the callbacks take from them. The graph side lives in webvision.model.losses, webvision.model.mixing and webvision.train.ema."""
 import dataclasses
 import math
 
-from lib.constants import LOSSES, LR_SCHEDULES, MIX_MODES, TTA_MODES
-from lib.lists import LIST_NAME
+from webvision.core.constants import LOSSES, LR_SCHEDULES, MIX_MODES, TTA_MODES
+from webvision.data.lists import LIST_NAME
 
 BOOTSTRAP_BETA = {False: 0.95, True: 0.8}       # Reed et al.'s soft and hard defaults
 

@@ -1,11 +1,11 @@
 """Figures (matplotlib, Agg): a run's training curves, and scatter plots of per-class values. Each
-returns a Figure; the caller saves it (utils/plot_log.py to a PNG, lib/report.py inline)."""
+returns a Figure; the caller saves it (utils/plot_log.py to a PNG, webvision/report/report.py inline)."""
 import base64
 import io
 
 import numpy as np
 
-from lib.stats import LEARNING_RATE, TRAIN_ERRORS, VAL_ERRORS, series
+from webvision.results.stats import LEARNING_RATE, TRAIN_ERRORS, VAL_ERRORS, series
 
 LABELS = ['train top-1', 'train top-5', 'val top-1', 'val top-5', 'val balanced top-1', 'val balanced top-5']
 STYLES = ['C0--', 'C1--', 'C0-', 'C1-', 'C2-', 'C3-']

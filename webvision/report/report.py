@@ -17,11 +17,11 @@ import re
 import cv2
 import numpy as np
 
-from lib.constants import ERROR_NAMES
-from lib.decode import decode_image
-from lib.fileio import open_input
-from lib.metric import error_rates, per_class_errors, wrong_from_topk
-from lib.probs import check_rows
+from webvision.core.constants import ERROR_NAMES
+from webvision.data.decode import decode_image
+from webvision.core.fileio import open_input
+from webvision.results.metric import error_rates, per_class_errors, wrong_from_topk
+from webvision.results.probs import check_rows
 
 ARGV = re.compile(rb'@logger\.py:\d+\] Argv: (.*)')
 MAX_ARGV_CHARS = 4000
@@ -66,7 +66,7 @@ def confused_pairs(labels, top1, num_classes, k):
 
 def confidence(probs_file, labels, block=2048):
     """(top-1 probability, whether the top-1 class is the label) per row of a probability matrix
-    (lib.probs.ProbsFile), read block by block."""
+    (webvision.results.probs.ProbsFile), read block by block."""
     conf, right = np.empty(len(labels), np.float32), np.empty(len(labels), bool)
     for start in range(0, len(labels), block):
         rows = probs_file.rows(start, min(start + block, len(labels)))
@@ -97,7 +97,7 @@ def worst_classes(counts, err1, k):
 
 def thumbnail(path, size):
     """A JPEG data URI of the image at ``path``, ``size`` pixels on its longer side, or None when it
-    cannot be read (lib.decode's checks: regular files only, bounded size and pixels)."""
+    cannot be read (webvision.data.decode's checks: regular files only, bounded size and pixels)."""
     im, _ = decode_image(path)
     if im is None:
         return None

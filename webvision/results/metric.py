@@ -14,7 +14,7 @@ def per_class_errors(wrong, labels, num_classes):
 def error_rates(wrong1, wrong5, labels, num_classes):
     """Top-1/top-5 error over images, and the challenge's class-balanced versions: per class, the
     fraction of its images that are wrong, then the mean over the classes that have images. Keys
-    are lib.constants.ERROR_NAMES."""
+    are webvision.core.constants.ERROR_NAMES."""
     out = {}
     for k, wrong in (('1', wrong1), ('5', wrong5)):
         wrong = np.asarray(wrong, dtype=np.float64)

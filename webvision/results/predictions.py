@@ -8,9 +8,9 @@ import itertools
 
 import numpy as np
 
-from lib.errors import InputError
-from lib.fileio import load_json, write_json_atomic
-from lib.lists import short
+from webvision.core.errors import InputError
+from webvision.core.fileio import load_json, write_json_atomic
+from webvision.data.lists import short
 
 
 def write_predictions(path, names, labels, top5, prob):

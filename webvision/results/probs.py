@@ -12,8 +12,8 @@ import os
 
 import numpy as np
 
-from lib.errors import InputError
-from lib.fileio import atomic_path, load_json, npy_header, open_input, write_json_atomic
+from webvision.core.errors import InputError
+from webvision.core.fileio import atomic_path, load_json, npy_header, open_input, write_json_atomic
 
 DTYPE = np.float16
 READABLE = ('<f2', '<f4', '<f8')

@@ -11,8 +11,8 @@ import warnings
 
 import numpy as np
 
-from lib.errors import InputError
-from lib.fileio import atomic_path, npy_header, open_input
+from webvision.core.errors import InputError
+from webvision.core.fileio import atomic_path, npy_header, open_input
 
 FOLDER = 'sample_loss'
 DTYPE = np.float16

@@ -4,10 +4,10 @@ import os
 
 import numpy as np
 
-from lib.errors import InputError
-from lib.lists import class_meta, read_list
-from lib.metric import error_rates, per_class_errors, wrong_from_topk
-from lib.predictions import align, read_predictions, topk_array
+from webvision.core.errors import InputError
+from webvision.data.lists import class_meta, read_list
+from webvision.results.metric import error_rates, per_class_errors, wrong_from_topk
+from webvision.results.predictions import align, read_predictions, topk_array
 
 
 def scored(pred_path, list_path, synsets_path=None, names_path=None, num_classes=None):

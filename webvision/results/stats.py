@@ -3,9 +3,9 @@ reader, and the trimming that keeps it one continuous history when a run resumes
 import json
 import os
 
-from lib.constants import ERROR_NAMES, METRIC_KEYS, TRAIN_ERROR, VAL_PREFIX
-from lib.errors import DataError, InputError
-from lib.fileio import open_input, write_json_atomic
+from webvision.core.constants import ERROR_NAMES, METRIC_KEYS, TRAIN_ERROR, VAL_PREFIX
+from webvision.core.errors import DataError, InputError
+from webvision.core.fileio import open_input, write_json_atomic
 
 STATS_FILE = 'stats.json'
 EPOCH = 'epoch_num'

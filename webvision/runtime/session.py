@@ -1,7 +1,7 @@
 """TensorFlow session settings: threads, mixed precision, XLA, and the creators that apply them."""
 import os
 
-import lib.tfcompat  # noqa: F401  (before TensorFlow)
+import webvision.runtime.tfcompat  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 from tensorpack.tfutils import get_default_sess_config
 from tensorpack.tfutils.sesscreate import NewSessionCreator
@@ -19,7 +19,7 @@ def session_config(threads=None, gpu=False, amp=False, xla=False):
     rewrite = conf.graph_options.rewrite_options
     if amp and not gpu:
         rewrite.auto_mixed_precision_onednn_bfloat16 = rewrite.ON
-    if xla:     # on the CPU this needs the flag lib.process.configure_tensorflow sets
+    if xla:     # on the CPU this needs the flag webvision.core.process.configure_tensorflow sets
         conf.graph_options.optimizer_options.global_jit_level = tf.compat.v1.OptimizerOptions.ON_1
     return conf
 

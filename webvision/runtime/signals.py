@@ -6,11 +6,11 @@ import signal
 import threading
 import time
 
-import lib.tfcompat  # noqa: F401  (before TensorFlow)
+import webvision.runtime.tfcompat  # noqa: F401  (before TensorFlow)
 from tensorpack.callbacks import Callback
 from tensorpack.utils import logger
 
-from lib.process import Owner, flush_std_streams
+from webvision.core.process import Owner, flush_std_streams
 
 
 STOP_GRACE_SECONDS = 20     # after SIGTERM or Ctrl-C, the run checkpoints and ends within this

@@ -5,14 +5,14 @@ tensorpack 0.11 builds its layers on ``tf.layers``, which TensorFlow 2.21 only p
 the legacy Keras 2 (``tf-keras``); Keras 3 is picked unless TF_USE_LEGACY_KERAS=1 is set before
 TensorFlow is first imported, and then tensorpack fails with "Conv2D is not available with
 Keras 3". That, and graph mode, is all this sets: performance settings are the entry points'
-(lib.process.configure_tensorflow, lib.memory.keep_freed_memory).
+(webvision.core.process.configure_tensorflow, webvision.core.memory.keep_freed_memory).
 """
 import os
 import sys
 
 if 'tensorflow' in sys.modules and os.environ.get('TF_USE_LEGACY_KERAS') != '1':
-    raise RuntimeError('TensorFlow was imported before lib.tfcompat with TF_USE_LEGACY_KERAS unset; '
-                       'tensorpack layers will fail under Keras 3. Import lib.tfcompat first.')
+    raise RuntimeError('TensorFlow was imported before webvision.runtime.tfcompat with TF_USE_LEGACY_KERAS unset; '
+                       'tensorpack layers will fail under Keras 3. Import webvision.runtime.tfcompat first.')
 os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 import tensorflow as tf  # noqa: E402

@@ -5,16 +5,16 @@ import time
 
 import numpy as np
 
-import lib.tfcompat  # noqa: F401  (before TensorFlow)
+import webvision.runtime.tfcompat  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 from tensorpack.callbacks import Callback, Inferencer
 from tensorpack.dataflow import ProxyDataFlow
 from tensorpack.utils import logger
 
-from lib import sample_loss
-from lib.constants import INDEX, LABEL, METRIC_KEYS, SAMPLE_LOSS, VAL_PREFIX, WRONG_TOP
-from lib.metric import error_rates
-from lib.signals import forget_on_stop, on_stop
+from webvision.results import sample_loss
+from webvision.core.constants import INDEX, LABEL, METRIC_KEYS, SAMPLE_LOSS, VAL_PREFIX, WRONG_TOP
+from webvision.results.metric import error_rates
+from webvision.runtime.signals import forget_on_stop, on_stop
 
 
 class ValidationErrors(Inferencer):
@@ -184,7 +184,7 @@ class BadImageReport(Callback):
 
 class SampleLosses(Callback):
     """--sample-loss: each training image's loss, from the steps themselves (fetched with the
-    training op), written at the end of every epoch (lib.sample_loss). The files follow the
+    training op), written at the end of every epoch (webvision.results.sample_loss). The files follow the
     checkpoints: an epoch's .partial.npy (what a run stopped mid-epoch had seen) is removed only
     once the checkpoint at that epoch's end exists, so a run killed after writing epoch-N.npy but
     before that checkpoint resumes mid-epoch with its partial losses still there. It comes after

@@ -16,7 +16,7 @@ import re
 import socket
 import time
 
-from lib import tfcompat
+from webvision.runtime import tfcompat
 import tensorflow as tf
 from tensorflow.python.ops import collective_ops
 from tensorpack.callbacks import Callback
@@ -120,7 +120,7 @@ class CollectiveAllReduceTrainer(SingleCostTrainer):
     peer is gone: training then stops with a WorkerLost error naming the worker and the step, and
     ``resume_hint`` (a string, or a function that returns one) saying how to resume. ``on_lost``,
     if given, is called with that message instead, and is expected not to return (the driver ends
-    the process there: see lib.training.end_process)."""
+    the process there: see webvision.train.training.end_process)."""
 
     def __init__(self, cluster, timeout=COLLECTIVE_TIMEOUT, resume_hint='', on_lost=None):
         super().__init__()

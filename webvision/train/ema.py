@@ -7,14 +7,14 @@ function of the global step: a resumed run goes on with the same average."""
 import contextlib
 import re
 
-import lib.tfcompat  # noqa: F401  (before TensorFlow)
+import webvision.runtime.tfcompat  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 from tensorpack.callbacks import Callback, ProxyCallback
 from tensorpack.tfutils.common import get_global_step_var
 from tensorpack.utils import logger
 
-from lib.checkpoints import model_variables
-from lib.constants import EMA_SUFFIX, VAL_PREFIX
+from webvision.weights.checkpoints import model_variables
+from webvision.core.constants import EMA_SUFFIX, VAL_PREFIX
 
 EMA_VAL_PREFIX = VAL_PREFIX + 'ema-'
 _OTHER_TOWER = re.compile(r'^tower\d+/')      # replicated copies: tower 0's variables are the model

@@ -1,7 +1,7 @@
 """The learning-rate schedule: a pure function of the global step, and the callback that sets it."""
 import math
 
-import lib.tfcompat  # noqa: F401  (before TensorFlow)
+import webvision.runtime.tfcompat  # noqa: F401  (before TensorFlow)
 from tensorpack.callbacks import HyperParamSetter
 
 

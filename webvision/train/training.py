@@ -2,15 +2,17 @@
 the trainer for its devices, and why it stopped early."""
 import sys
 
-import lib.tfcompat  # noqa: F401  (before TensorFlow)
+import webvision.runtime.tfcompat  # noqa: F401  (before TensorFlow)
 from tensorpack import QueueInput, SimpleTrainer, SyncMultiGPUTrainerReplicated
 from tensorpack.callbacks import DataParallelInferenceRunner, EstimatedTimeLeft, InferenceRunner
 
-from lib import callbacks, checkpoints, signals, tfcompat
-from lib.bad_images import BAD_IMAGES_EXIT, BadImageGuard, BadImageLog
-from lib.distributed import CollectiveAllReduceTrainer, WorkerLost
-from lib.ema import AveragedValidation
-from lib.schedule import LearningRateSchedule
+from webvision.train import callbacks
+from webvision.weights import checkpoints
+from webvision.runtime import signals, tfcompat
+from webvision.data.bad_images import BAD_IMAGES_EXIT, BadImageGuard, BadImageLog
+from webvision.train.distributed import CollectiveAllReduceTrainer, WorkerLost
+from webvision.train.ema import AveragedValidation
+from webvision.train.schedule import LearningRateSchedule
 
 
 class TrainingStopped(RuntimeError):
@@ -19,8 +21,8 @@ class TrainingStopped(RuntimeError):
 
 def epoch_callbacks(*, logdir, steps_per_epoch, keep, schedule, bad_log_path, average=None):
     """Stopping on signals, a checkpoint per epoch (``keep`` of them), finishing an interrupted
-    epoch, the learning-rate ``schedule`` (lib.schedule.learning_rate_at's keywords), the count of
-    bad images and the time left; ``average`` (lib.ema.WeightAverage) comes first, so that its
+    epoch, the learning-rate ``schedule`` (webvision.train.schedule.learning_rate_at's keywords), the count of
+    bad images and the time left; ``average`` (webvision.train.ema.WeightAverage) comes first, so that its
     variables exist when the checkpoint's saver is built."""
     return [average] * bool(average) + [
         signals.StopOnSignal(),
@@ -34,7 +36,7 @@ def epoch_callbacks(*, logdir, steps_per_epoch, keep, schedule, bad_log_path, av
 
 def validation_callback(flow, num_classes, towers, average=None):
     """The four validation errors on ``flow`` after every epoch, split across ``towers``; with
-    ``average`` (lib.ema.WeightAverage) also those of the averaged weights."""
+    ``average`` (webvision.train.ema.WeightAverage) also those of the averaged weights."""
     infs = [callbacks.ValidationErrors(num_classes)]
     if towers == 1:
         runner = InferenceRunner(QueueInput(flow), infs)
@@ -72,7 +74,7 @@ def end_process(message):
     needs: no checkpoint is written at this point, by design (the workers may disagree), and the
     rerun resumes from the last one. Skipping it means no teardown can hang or abort the process
     (a chief once died with SIGABRT on this path, on a loaded machine)."""
-    from lib.process import exit_process
+    from webvision.core.process import exit_process
     print('error: {}'.format(message), file=sys.stderr, flush=True)
     tfcompat.abandon_loaders()
     exit_process(1)

@@ -12,18 +12,18 @@ import zipfile
 
 import numpy as np
 
-import lib.tfcompat  # noqa: F401  (before TensorFlow)
+import webvision.runtime.tfcompat  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 from tensorpack.callbacks import ModelSaver
 from tensorpack.tfutils.sessinit import SaverRestore, SessionInit
 from tensorpack.utils import logger
 
-from lib.constants import EMA_SUFFIX
-from lib.errors import WeightsError
-from lib.fileio import atomic_path
-from lib.signals import checkpoint_being_written, stop_requested
-from lib.stats import trim_stats
-from lib.transform import NPZ_KEY
+from webvision.core.constants import EMA_SUFFIX
+from webvision.core.errors import WeightsError
+from webvision.core.fileio import atomic_path
+from webvision.runtime.signals import checkpoint_being_written, stop_requested
+from webvision.results.stats import trim_stats
+from webvision.data.transform import NPZ_KEY
 
 
 def checkpoint_step(ckpt):
@@ -40,7 +40,7 @@ class EpochCheckpoint(ModelSaver):
     """Checkpoints each epoch after its statistics (validation, stats.json) are written, i.e. at
     the start of the next epoch or the end of training; tensorpack's ModelSaver writes before them.
     A run killed in between resumes from the previous checkpoint and drops the newer statistics,
-    so stats.json stays one continuous history. A run stopped by SIGTERM or Ctrl-C (lib.signals)
+    so stats.json stays one continuous history. A run stopped by SIGTERM or Ctrl-C (webvision.runtime.signals)
     is checkpointed where it stopped, mid-epoch; one stopped by an error is not,
     so that a broken state (say NaN weights) never becomes the newest checkpoint."""
 

@@ -5,14 +5,14 @@ import os
 
 import numpy as np
 
-import lib.tfcompat  # noqa: F401  (before TensorFlow)
+import webvision.runtime.tfcompat  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 from tensorpack.input_source import PlaceholderInput
 from tensorpack.tfutils.tower import PredictTowerContext
 
-from lib.constants import INPUT, PROB
-from lib.fileio import atomic_path, check_folder_output, check_writable
-from lib.session import session_config
+from webvision.core.constants import INPUT, PROB
+from webvision.core.fileio import atomic_path, check_folder_output, check_writable
+from webvision.runtime.session import session_config
 
 # A GraphDef is a protobuf, which cannot exceed 2 GB; the weights of a frozen graph are in it.
 FREEZE_LIMIT_BYTES = int(1.75 * 2 ** 30)
