@@ -39,6 +39,7 @@ from webvision.data.bad_images import add_bad_input_args, bad_log_path  # noqa: 
 from webvision.core.constants import ERROR_NAMES, HEAD_PREFIX, IMAGES_PER_EPOCH, INPUT, PROB, SOURCES  # noqa: E402
 from webvision.data.decode import decode_image, decoder  # noqa: E402
 from webvision.train.distributed import Cluster, ClusterError, add_cluster_args  # noqa: E402
+from webvision.core import config  # noqa: E402
 from webvision.core.errors import InputError  # noqa: E402
 from webvision.core.fileio import check_outputs  # noqa: E402
 from webvision.weights.freeze import TooLargeToFreeze, export as export_model  # noqa: E402
@@ -51,6 +52,7 @@ from resnet_model import DEPTHS, GROUP_WIDTHS, MODES, ResNetModel  # noqa: E402
 
 def get_args_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    config.add_config_arg(p.add_argument_group('settings file'))
     add_task_and_data_args(p)
     add_model_and_schedule_args(p)
     add_weights_and_device_args(p)
@@ -294,10 +296,46 @@ def starting_point(run):
     logger.set_logger_dir(run.logdir, action='k')
     if run.transform.kind != 'toolkit':         # for --eval of this run's checkpoints
         write_record(run.logdir, run.transform)
+    save_settings(run)
     session_init, epoch = ckpt.resume_point(run.logdir, run.steps_per_epoch)
     if session_init is None and a.load:
         session_init = ckpt.WeightLoader(a.load, drop='^' + HEAD_PREFIX if a.finetune else None)
     return session_init, epoch
+
+
+def save_settings(run):
+    """LOGDIR/config.yaml: this start's resolved settings (a resumed run with other ones says which)."""
+    path = os.path.join(run.logdir, config.FILE_NAME)
+    values = config.settings(run.args, lr=run.base_lr, steps_per_epoch=run.steps_per_epoch, data=run.data,
+                             logdir=run.logdir)
+    if os.path.lexists(path):
+        diffs = config.changed(config.read_config(path), values)
+        if diffs:
+            logger.warn('{} had other settings; this start: {}'.format(path, '; '.join(diffs)))
+    config.write_config(path, values, 'imagenet-resnet.py')
+
+
+def run_model_flags(parser, args, argv):
+    """--eval, --predict, --export of a run of this toolkit: the model flags it was trained with
+    (its config.yaml), where the command line and --config leave them out."""
+    if not args.load or not (args.eval or args.predict or args.export):
+        return args
+    folder = args.load if os.path.isdir(args.load) else os.path.dirname(os.path.abspath(args.load))
+    path = os.path.join(folder, config.FILE_NAME)
+    if not os.path.lexists(path):
+        return args
+    try:
+        trained = config.read_config(path)
+    except InputError as e:
+        parser.error(str(e))
+    defaults = {k: trained[k] for k in MODEL_FLAGS if k in trained}
+    parser.set_defaults(**defaults)
+    print('Model flags of {}: {}'.format(path, ', '.join('{} {}'.format(k, v) for k, v in defaults.items())),
+          file=sys.stderr)
+    return config.parse_args(parser, argv)
+
+
+MODEL_FLAGS = ('depth', 'mode', 'group_width', 'image_size')     # what the weights' shapes and names need
 
 
 def data_inputs(run):
@@ -441,9 +479,10 @@ INPUT_ERRORS = (InputError, ckpt.CheckpointError, training.TrainingStopped, Clus
                 NotADirectoryError, PermissionError)
 
 
-def run_command():
+def run_command(argv=None):
     parser = get_args_parser()
-    args = parser.parse_args()
+    argv = sys.argv[1:] if argv is None else argv
+    args = run_model_flags(parser, config.parse_args(parser, argv), argv)
     try:
         code = main(args)
     except (UsageError, RecipeError) as e:

@@ -27,7 +27,8 @@ def test_every_flag_sits_in_a_named_group(driver):
     groups = {g.title: [a.option_strings[-1] for a in g._group_actions] for g in parser._action_groups}
     assert groups.pop('options') == ['--help']          # argparse's own group holds nothing of ours
     flags = [f for fs in groups.values() for f in fs]
-    assert len(flags) == len(set(flags)) == 57 and '--max-bad-fraction' in groups['bad input']
+    assert len(flags) == len(set(flags)) == 58 and '--max-bad-fraction' in groups['bad input']
+    assert groups['settings file'] == ['--config']
     recipe = next(fs for title, fs in groups.items() if title.startswith('recipe'))
     assert {'--mixup', '--cutmix', '--loss', '--ema', '--sample-loss', '--lr-schedule'} <= set(recipe)
     assert groups['evaluation'] == ['--tta', '--save-probs', '--no-ema', '--topk', '--eval-transform']

@@ -154,6 +154,12 @@ def test_with_a_run_the_page_has_its_curves_command_checkpoint_and_noise(tmp_pat
     html = out.read_text()
     assert 'imagenet-resnet.py -d 18 --sample-loss --lr &lt;b&gt;' in html and 'model-120' in html
     assert 'estimated label noise per class (epoch 3)' in html
+    (run / 'config.yaml').write_text('depth: 18\nsample_loss: true\nlr: 0.1\nlogdir: <i>run</i>\nno_val: false\n')
+    assert run_report('--predictions', pred, '--labels', root / 'meta' / 'val.txt', '--logdir', run,
+                      '--out', out).returncode == 0
+    settings = out.read_text()
+    assert 'depth: 18, logdir: &lt;i&gt;run&lt;/i&gt;, lr: 0.1, sample_loss: True' in settings    # the settings, escaped
+    assert 'Argv' not in settings and 'no_val' not in settings
     noise = [r[7] for r in page_data(html)]
     # epoch 3: the first half of the list (classes 0..3) low losses, the rest high: noisy
     assert noise[0] == 0.0 and noise[5] == 1.0 and all(0 <= n <= 1 for n in noise)

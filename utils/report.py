@@ -5,7 +5,7 @@ browser (nothing is fetched from anywhere; figures and thumbnails are inline).
   utils/report.py --predictions P.json --labels ROOT/meta/val.txt [--logdir RUN] [--probs P.npy] \
       --out DIR/report.html
 
-The page has the four errors, the run's command line and newest checkpoint, the training curves
+The page has the four errors, the run's settings and newest checkpoint, the training curves
 (with --logdir), a sortable and filterable table with one row per class (id, synset, name, val and
 training images, top-1 and top-5 error, estimated label noise), the most confused class pairs, the
 misclassified val images of the worst classes, and per class: error against training images, and,
@@ -44,7 +44,7 @@ def get_args_parser():
                    'train.txt beside --labels, when there)')
     g.add_argument('--probs', metavar='P.npy', help='the probability matrix of the same list (--eval --save-probs): '
                    'a calibration panel (accuracy against top-1 probability, expected calibration error)')
-    g.add_argument('--logdir', metavar='RUN', help='the run: curves (stats.json), command line (log.log), newest '
+    g.add_argument('--logdir', metavar='RUN', help='the run: curves (stats.json), settings (config.yaml, or the command line in log.log), newest '
                    'checkpoint, per-image losses (sample_loss/)')
     g = p.add_argument_group('output')
     g.add_argument('--out', required=True, metavar='HTML', help='the page to write')
@@ -131,7 +131,9 @@ def build(args):
     about = [('predictions', os.path.abspath(args.predictions)), ('labels', os.path.abspath(args.labels)),
              ('images', '{:,} in {:,} classes'.format(len(labels), num_classes))]
     if args.logdir:
-        about += [('run', os.path.abspath(args.logdir)), ('command', report.run_argv(args.logdir) or '(no log.log)'),
+        settings = report.run_settings(args.logdir)
+        about += [('run', os.path.abspath(args.logdir)),
+                  ('settings', settings) if settings else ('command', report.run_argv(args.logdir) or '(no log.log)'),
                   ('newest checkpoint', report.newest_checkpoint(args.logdir) or '(none)')]
     about.append(('written', time.strftime('%Y-%m-%d %H:%M:%S')))
     pairs = report.confused_pairs(labels, top5[:, 0], num_classes, limits.pairs)

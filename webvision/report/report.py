@@ -19,6 +19,7 @@ import numpy as np
 
 from webvision.core.constants import ERROR_NAMES
 from webvision.data.decode import decode_image
+from webvision.core import config
 from webvision.core.fileio import open_input
 from webvision.results.metric import error_rates, per_class_errors, wrong_from_topk
 from webvision.results.probs import check_rows
@@ -132,6 +133,17 @@ def thumbnails(names, labels, top1, classes, image_dir, limits):
             total += len(uri)
             out.setdefault(c, []).append((uri, names[i], int(top1[i])))
     return out, unreadable, False
+
+
+def run_settings(logdir):
+    """The run's settings from LOGDIR/config.yaml as "key: value, ..." (unset and false ones left out),
+    or None for a run made before config.yaml existed."""
+    path = os.path.join(logdir, config.FILE_NAME)
+    if not os.path.lexists(path):
+        return None
+    values = config.read_config(path)
+    return ', '.join('{}: {}'.format(k, v) for k, v in sorted(values.items(), key=str)
+                     if v is not None and v is not False)[:MAX_ARGV_CHARS]
 
 
 def run_argv(logdir):

@@ -1,0 +1,127 @@
+"""webvision/core/config.py and the driver's --config: settings files read safely, checked by the flags'
+own types, overridden by the command line; every shipped config in configs/ parses and builds its
+training graph; a run's config.yaml gives --eval its model flags."""
+import glob
+import importlib.util
+import os
+
+import pytest
+
+from conftest import DRIVER, ROOT
+from webvision.core import config
+from webvision.core.errors import InputError
+
+
+@pytest.fixture(scope='module')
+def driver():
+    spec = importlib.util.spec_from_file_location('imagenet_resnet', DRIVER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write(tmp_path, text, name='c.yaml'):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_the_command_line_overrides_the_file_and_the_file_the_defaults(driver, tmp_path):
+    path = write(tmp_path, 'depth: 18\nlr-schedule: cosine\nlr: 0.05\nbalance: true\nno_val: false\n'
+                           'predict: [a.jpg, b.jpg]\n')
+    args = config.parse_args(driver.get_args_parser(), ['--config', path, '--lr', '0.2'])
+    assert (args.depth, args.lr_schedule, args.lr, args.balance, args.no_val) == (18, 'cosine', 0.2, True, False)
+    assert args.predict == ['a.jpg', 'b.jpg'] and args.config == path and args.batch == 256
+    assert config.parse_args(driver.get_args_parser(), ['-c', path, '-d', '50']).depth == 50
+
+
+@pytest.mark.parametrize('text, message', [
+    ('dpeth: 18\n', "'dpeth' is not a flag of this command; did you mean depth?"),
+    ('depth: 19\n', 'depth: 19 is not one of 18, 34, 50, 101, 152'),
+    ('lr: fast\n', "lr: 'fast' is not valid"),
+    ('balance: 1\n', 'balance: expected true or false, got 1'),
+    ('depth: [18, 50]\n', 'depth: expected one value'),
+    ('depth: 18\n  bad: indent\n', 'c.yaml:2: not YAML'),
+    ('- depth\n- 18\n', 'expected "flag: value" lines, got a list'),
+    ('x: !!python/object/apply:os.system ["touch pwned"]\n', 'not YAML'),     # safe_load constructs nothing
+    ('config: other.yaml\n', "'config' is not a flag of this command"),
+])
+def test_a_bad_file_is_refused_naming_the_file_and_the_key(driver, tmp_path, capsys, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(SystemExit) as e:
+        config.parse_args(driver.get_args_parser(), ['--config', path])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and path in err and 'Traceback' not in err, err
+    assert not os.path.exists('pwned')
+
+
+def test_a_file_that_is_not_a_regular_file_or_too_large_is_refused(tmp_path):
+    fifo = str(tmp_path / 'fifo.yaml')
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match='is a FIFO, expected a regular file'):
+        config.read_config(fifo)
+    big = write(tmp_path, 'a: ' + 'x' * config.MAX_BYTES + '\n', 'big.yaml')
+    with pytest.raises(InputError, match='over 1,048,576 bytes'):
+        config.read_config(big)
+    assert config.read_config(write(tmp_path, '# nothing\n', 'empty.yaml')) == {}
+
+
+def test_settings_round_trip_and_say_what_changed(driver, tmp_path):
+    args = driver.get_args_parser().parse_args(['-d', '18', '--mixup', '0.2'])
+    values = config.settings(args, lr=0.1, data='/d')
+    path = str(tmp_path / config.FILE_NAME)
+    config.write_config(path, values, 'imagenet-resnet.py')
+    back = config.read_config(path)
+    assert back == values and 'config' not in back and back['lr'] == 0.1
+    again = config.parse_args(driver.get_args_parser(), ['--config', path])
+    assert (again.depth, again.mixup, again.lr, again.data) == (18, 0.2, 0.1, '/d')
+    assert config.changed(back, dict(back, depth=50), ['depth', 'mode']) == ['depth: 18 -> 50']
+
+
+SHIPPED = sorted(glob.glob(os.path.join(ROOT, 'configs', '*.yaml')))
+
+
+def test_the_baseline_config_is_the_defaults_and_the_protocols_are_shipped(driver):
+    names = {os.path.basename(p) for p in SHIPPED}
+    assert {'webvision2-r50-baseline.yaml', 'webvision2-r50-modern.yaml', 'mini-webvision-r50.yaml',
+            'webvision1-r50.yaml'} <= names
+    parser = driver.get_args_parser()
+    baseline = config.parse_args(parser, ['--config', os.path.join(ROOT, 'configs', 'webvision2-r50-baseline.yaml')])
+    defaults = vars(parser.parse_args([]))
+    assert {k: v for k, v in vars(baseline).items() if k != 'config'} == {k: v for k, v in defaults.items() if k != 'config'}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('path', SHIPPED, ids=[os.path.basename(p) for p in SHIPPED])
+def test_every_shipped_config_builds_its_training_graph(driver, demo_root, path):
+    import tensorflow as tf
+    from tensorpack.tfutils.tower import TowerContext
+    args = config.parse_args(driver.get_args_parser(), ['--config', path, '--data', demo_root])
+    run = driver.make_run(args)
+    with tf.Graph().as_default(), TowerContext('', is_training=True):
+        model = driver.make_model(run, num_classes=5000)
+        inputs = [tf.compat.v1.placeholder(s.dtype, s.shape, s.name) for s in model.inputs()]
+        cost = model.build_graph(*inputs)
+        model.optimizer()
+        assert cost.shape == () and len(tf.compat.v1.trainable_variables()) > 100
+
+
+@pytest.mark.e2e
+def test_a_run_writes_its_settings_and_eval_takes_its_model_flags_from_them(demo_root, tmp_path):
+    from conftest import run_driver
+    from helpers.driver import SMALL
+    logdir = str(tmp_path / 'run')
+    run_driver(*SMALL, '--data', demo_root, '--logdir', logdir, '--epochs', 1, '--steps-per-epoch', 2, '--no-val')
+    saved = config.read_config(os.path.join(logdir, config.FILE_NAME))
+    assert (saved['depth'], saved['image_size'], saved['batch'], saved['data']) == (18, 64, 16, demo_root)
+    assert saved['lr'] == pytest.approx(0.1 * 16 / 256) and saved['steps_per_epoch'] == 2
+    out = str(tmp_path / 'p.json')
+    proc = run_driver('--data', demo_root, '--eval', '--load', logdir, '--predictions', out, '--workers', 1)
+    assert 'Model flags of {}: depth 18, mode resnet, group_width 4, image_size 64'.format(
+        os.path.join(logdir, config.FILE_NAME)) in proc.stderr
+    assert 'Top5 Error' in proc.stdout and os.path.isfile(out)
+    resumed = run_driver(*SMALL, '--data', demo_root, '--logdir', logdir, '--epochs', 2, '--steps-per-epoch', 2,
+                         '--no-val', '--lr', 0.01)
+    assert 'had other settings; this start: epochs: 1 -> 2; lr: 0.00625 -> 0.01' in resumed.stdout + resumed.stderr
+    assert config.read_config(os.path.join(logdir, config.FILE_NAME))['lr'] == 0.01
