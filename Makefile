@@ -40,7 +40,7 @@ demo: venv
 		--logdir $(DEMO_RUN) --out $(DEMO_RUN)/report.html
 
 test: venv
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=25 tests
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not e2e and not slow" tests

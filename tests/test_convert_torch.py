@@ -60,10 +60,10 @@ def convert(state_dict, tmp_path, arch, name='m'):
 
 
 @pytest.mark.parametrize('arch,depth,mode,group_width,size', [
-    ('resnet18', 18, 'resnet', 4, 224),
-    ('resnext50_32x4d', 50, 'resnext', 4, 224),
-    ('resnext101_32x8d', 101, 'resnext', 8, 224),      # a WSL architecture
-    ('resnet50', 50, 'resnet', 4, 193),               # odd sizes: padding must match at every stride
+    ('resnet18', 18, 'resnet', 4, 224),                # the one full-size case
+    ('resnext50_32x4d', 50, 'resnext', 4, 64),         # every layer at a small size: the same weights and padding
+    ('resnext101_32x8d', 101, 'resnext', 8, 64),       # a WSL architecture
+    ('resnet50', 50, 'resnet', 4, 97),                 # odd sizes (97, 49, 25, 13, 7): padding at every stride
 ])
 def test_converted_model_gives_the_same_logits(tmp_path, arch, depth, mode, group_width, size):
     model = torch_resnet.randomize(torch_resnet.build(arch, num_classes=1000), seed=depth)
