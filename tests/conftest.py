@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import subprocess
 import sys
@@ -25,6 +26,15 @@ def demo_root(tmp_path_factory):
     """The embedded demo set, built once per test session into a temporary folder."""
     from webvision.data.demo import build_demo
     return build_demo(str(tmp_path_factory.mktemp('data') / 'webvision-demo'), quiet=True)[0]
+
+
+@pytest.fixture(scope='session')
+def driver():
+    """imagenet-resnet.py imported as a module (its name has a dash), for in-process tests of its parts."""
+    spec = importlib.util.spec_from_file_location('imagenet_resnet', DRIVER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_driver(*args, timeout=600, check=True):

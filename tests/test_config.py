@@ -2,22 +2,13 @@
 own types, overridden by the command line; every shipped config in configs/ parses and builds its
 training graph; a run's config.yaml gives --eval its model flags."""
 import glob
-import importlib.util
 import os
 
 import pytest
 
-from conftest import DRIVER, ROOT
+from conftest import ROOT
 from webvision.core import config
 from webvision.core.errors import InputError
-
-
-@pytest.fixture(scope='module')
-def driver():
-    spec = importlib.util.spec_from_file_location('imagenet_resnet', DRIVER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write(tmp_path, text, name='c.yaml'):

@@ -1,21 +1,11 @@
 """imagenet-resnet.py in-process: the flags in their groups, the checks before any work, and the one
 frozen Run computed from them (the programs' own runs are in test_driver.py, marked e2e)."""
 import dataclasses
-import importlib.util
 import os
 
 import numpy as np
 import pytest
 
-from conftest import DRIVER
-
-
-@pytest.fixture(scope='module')
-def driver():
-    spec = importlib.util.spec_from_file_location('imagenet_resnet', DRIVER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def parse(driver, *flags):
