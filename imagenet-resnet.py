@@ -29,7 +29,7 @@ from tensorpack import QueueInput, TrainConfig, logger  # noqa: E402
 from tensorpack import launch_train_with_config  # noqa: E402
 from tensorpack.predict import PredictConfig  # noqa: E402
 
-import webvision_dataset as wd  # noqa: E402
+from webvision.dataflow import dataset as wd  # noqa: E402
 from webvision.train import callbacks, training  # noqa: E402
 from webvision.weights import checkpoints as ckpt  # noqa: E402
 from webvision.eval import inference  # noqa: E402
@@ -47,7 +47,7 @@ from webvision.train.ema import WeightAverage  # noqa: E402
 from webvision.model.recipe import RecipeError, add_recipe_args, check_recipe, recipe_from_args  # noqa: E402
 from webvision.runtime.session import session_creator as new_session_creator  # noqa: E402
 from webvision.data.transform import add_transform_arg, choose as choose_transform, write_record  # noqa: E402
-from resnet_model import DEPTHS, GROUP_WIDTHS, MODES, ResNetModel  # noqa: E402
+from webvision.model.resnet import DEPTHS, GROUP_WIDTHS, MODES, ResNetModel  # noqa: E402
 
 
 def get_args_parser():

@@ -89,7 +89,7 @@ def _imread(path):
 
 
 def ours_train(root, workers):
-    import webvision_dataset as wd
+    from webvision.dataflow import dataset as wd
     from webvision.data.decode import decoder
     ds = wd.get_train_dataflow(root, BATCH, decoder(True, SIZE), workers)
     ds.reset_state()
@@ -97,8 +97,8 @@ def ours_train(root, workers):
 
 
 def original_train(root, workers):
-    import imagenet_utils as iu
-    import webvision_dataset as wd
+    from webvision.model import contract as iu
+    from webvision.dataflow import dataset as wd
     from webvision.data.decode import read_image_file
     from tensorpack.dataflow import BatchData, MultiProcessMapDataZMQ
     files = wd.WebVisionFiles(root, 'train', shuffle=True)
@@ -112,7 +112,7 @@ def original_train(root, workers):
 
 
 def ours_val(root, workers, transform=None):
-    import webvision_dataset as wd
+    from webvision.dataflow import dataset as wd
     from webvision.data.decode import decoder
     ds = wd.get_eval_dataflow(root, 'val', BATCH, decoder(False, SIZE, transform=transform), parallel=workers)
     ds.reset_state()
@@ -120,8 +120,8 @@ def ours_val(root, workers, transform=None):
 
 
 def original_val(root, workers):
-    import imagenet_utils as iu
-    import webvision_dataset as wd
+    from webvision.model import contract as iu
+    from webvision.dataflow import dataset as wd
     from webvision.data.decode import read_image_file
     from tensorpack.dataflow import BatchData, MultiThreadMapData
     files = wd.WebVisionFiles(root, 'val')

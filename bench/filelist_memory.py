@@ -25,7 +25,7 @@ def write_list(path, lines, classes=5000):
 
 
 def read_ours(path):
-    import webvision_dataset as wd
+    from webvision.dataflow import dataset as wd
     return wd.FileList.read(path, 5000)
 
 
@@ -49,7 +49,7 @@ def measure(kind, path, loaders, out):
     import psutil
     from webvision.core.memory import keep_freed_memory
     keep_freed_memory()             # as the driver and its loaders have it
-    import webvision_dataset  # noqa: F401  (imports TensorFlow; in every run, so that it cancels out)
+    import webvision.dataflow.dataset  # noqa: F401  (imports TensorFlow; in every run, so that it cancels out)
     files = {'ours': read_ours, 'tuples': read_tuples, 'none': lambda _: []}[kind](path)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     ctx = mp.get_context('fork')

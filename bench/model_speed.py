@@ -71,10 +71,10 @@ def run_ours(kind, args):
     from tensorpack import QueueInput, SimpleTrainer, TrainConfig, launch_train_with_config
     from tensorpack.callbacks import Callback, RunUpdateOps
     from tensorpack.predict import OfflinePredictor, PredictConfig
-    import webvision_dataset as wd
+    from webvision.dataflow import dataset as wd
     from webvision.eval.inference import inference_predictor
     from webvision.runtime.session import CPUSessionCreator
-    from resnet_model import ResNetModel
+    from webvision.model.resnet import ResNetModel
 
     model = ResNetModel(args.depth, 'resnet', num_classes=args.classes, data_format='NHWC', image_size=args.size)
     creator = CPUSessionCreator()

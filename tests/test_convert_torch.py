@@ -16,7 +16,7 @@ from webvision.weights.checkpoints import WeightLoader
 from webvision.data.lists import IMAGENET_SYNSET_WORDS
 from webvision.weights.checkpoints import read_weights
 from webvision.data.transform import Transform, read_transform
-from resnet_model import TORCHVISION_ARCHS, ResNetModel
+from webvision.model.resnet import TORCHVISION_ARCHS, ResNetModel
 from tensorpack.predict import OfflinePredictor, PredictConfig
 
 pytestmark = pytest.mark.e2e      # each test runs programs in fresh processes

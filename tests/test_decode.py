@@ -8,7 +8,7 @@ from PIL import Image
 from tensorpack.dataflow import imgaug
 
 from helpers.images import encode, jpeg_claiming, photo, png_claiming
-from imagenet_utils import fbresnet_augmentor
+from webvision.model.contract import fbresnet_augmentor
 from webvision.data import decode
 
 

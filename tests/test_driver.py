@@ -226,9 +226,9 @@ def test_export_gives_the_drivers_probabilities(demo_root, trained_run, tmp_path
     import tensorflow as tf
     from tensorpack.dataflow import imgaug
     from tensorpack.predict import OfflinePredictor, PredictConfig
-    from imagenet_utils import fbresnet_augmentor
+    from webvision.model.contract import fbresnet_augmentor
     from webvision.weights.checkpoints import WeightLoader
-    from resnet_model import ResNetModel
+    from webvision.model.resnet import ResNetModel
 
     out = str(tmp_path / 'export')
     run_driver(*SMALL, '--load', trained_run, '--export', out)

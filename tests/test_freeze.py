@@ -10,7 +10,7 @@ from tensorpack.predict import OfflinePredictor, PredictConfig
 from helpers.weights import RandomWeights
 from webvision.weights import freeze
 from webvision.eval import inference
-from resnet_model import ResNetModel
+from webvision.model.resnet import ResNetModel
 
 
 @pytest.mark.parametrize('depth,mode', [(18, 'resnet'), (18, 'preact'), pytest.param(18, 'se', marks=pytest.mark.slow),

@@ -1,7 +1,7 @@
-"""imagenet_utils.py: the model contract's colour augmentation against the reference augmentors."""
+"""webvision/model/contract.py (imagenet_utils.py): the model contract's colour augmentation against the reference augmentors."""
 import numpy as np
 
-import imagenet_utils as iu
+from webvision.model import contract as iu
 
 
 def test_batch_color_augment_matches_the_python_augmentors():

@@ -166,7 +166,7 @@ def test_prepared_tree_trains_skipping_the_broken_images(tree, tmp_path):
 
 
 def test_source_picks_the_crawl(tree):
-    import webvision_dataset as wd
+    from webvision.dataflow import dataset as wd
     subprocess.run([sys.executable, SCRIPT, '--root', tree], check=True, capture_output=True)
     sizes = {src: len(wd.WebVisionFiles(tree, 'train', source=src)) for src in wd.SOURCES}
     assert sizes == {'all': 10, 'google': 7, 'flickr': 3}

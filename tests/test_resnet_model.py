@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from tensorpack.tfutils.tower import TowerContext
 
-from resnet_model import BOTTLENECK_DEPTHS, DEPTHS, GROUP_WIDTHS, MODES, ResNetModel, get_block_func
+from webvision.model.resnet import BOTTLENECK_DEPTHS, DEPTHS, GROUP_WIDTHS, MODES, ResNetModel, get_block_func
 
 SLOW = pytest.mark.slow         # deep graphs: make test runs them, make test-fast leaves them out
 

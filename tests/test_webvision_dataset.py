@@ -1,4 +1,4 @@
-"""webvision_dataset.py: file lists, the DataFlows and LMDB on small made-up roots with broken inputs."""
+"""webvision/dataflow/dataset.py (webvision_dataset.py): file lists, the DataFlows and LMDB on small made-up roots with broken inputs."""
 import os
 import re
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-import webvision_dataset as wd
+from webvision.dataflow import dataset as wd
 from helpers.images import photo, write_root
 from webvision.data import decode
 from webvision.data.bad_images import BadImageLog, TooManyBadImages

@@ -21,7 +21,7 @@ What differs between the frameworks and is handled here or by the model:
   channels are reversed; the normalisation (ImageNet mean and std) is the same;
 - batch norm: both use epsilon 1e-5; running statistics become the .../EMA variables;
 - padding: PyTorch pads strided convolutions and the stem max-pool symmetrically, TensorFlow's
-  SAME asymmetrically; resnet_model.py pads explicitly like PyTorch, so outputs agree.
+  SAME asymmetrically; webvision/model/resnet.py pads explicitly like PyTorch, so outputs agree.
 
 Every source key is popped; the conversion fails naming any key left unconverted or any variable
 of the model left without a value, and checks every shape against the model's graph. A .pth is
@@ -44,8 +44,8 @@ from webvision.weights.checkpoints import model_variables, write_npz  # noqa: E4
 from webvision.core.errors import InputError  # noqa: E402
 from webvision.core.fileio import check_output  # noqa: E402
 from webvision.data import transform as tr  # noqa: E402
-from resnet_model import BOTTLENECK_DEPTHS, CARDINALITY, DEPTHS as BLOCKS, TORCHVISION_ARCHS as ARCHS  # noqa: E402
-from resnet_model import ResNetModel  # noqa: E402
+from webvision.model.resnet import BOTTLENECK_DEPTHS, CARDINALITY, DEPTHS as BLOCKS, TORCHVISION_ARCHS as ARCHS  # noqa: E402
+from webvision.model.resnet import ResNetModel  # noqa: E402
 
 
 class ConversionError(ValueError):

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from webvision.core.constants import SOURCES, SPLITS  # noqa: E402
 from webvision.core.errors import InputError  # noqa: E402
 from webvision.core.fileio import check_output  # noqa: E402
-from webvision_dataset import WebVisionMeta, lmdb_path, write_lmdb  # noqa: E402
+from webvision.dataflow.dataset import WebVisionMeta, lmdb_path, write_lmdb  # noqa: E402
 
 
 def main(argv=None):

@@ -26,7 +26,7 @@ from tensorpack.tfutils.tower import TrainTowerContext  # noqa: E402
 from webvision.train.distributed import Cluster, CollectiveAllReduceTrainer  # noqa: E402
 from webvision.core.process import exit_process  # noqa: E402
 from webvision.runtime.session import session_config  # noqa: E402
-from resnet_model import ResNetModel  # noqa: E402
+from webvision.model.resnet import ResNetModel  # noqa: E402
 
 STEPS, HALF, SIZE, CLASSES = 3, 4, 32, 4
 

@@ -11,7 +11,7 @@ PCA_EIGVEC = np.array([[-0.5675, 0.7192, 0.4009],
                        [-0.5808, -0.0045, -0.8140],
                        [-0.5836, -0.6948, 0.4203]], dtype='float32')
 
-# Tensor names of the model contract (imagenet_utils.ImageNetModel); predictors and exports use them.
+# Tensor names of the model contract (webvision.model.contract.ImageNetModel); predictors and exports use them.
 INPUT = 'input'
 LABEL = 'label'
 PROB = 'prob'

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# File: webvision_dataset.py
+# File: webvision/dataflow/dataset.py (the original benchmark's webvision_dataset.py)
 """WebVision metadata and tensorpack DataFlows over the prepared layout:
 
     ROOT/meta/synsets.txt        one synset id per line; class id = line number (0-based)

@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
-# File: imagenet_utils.py
+# File: webvision/model/contract.py (the original benchmark's imagenet_utils.py)
 """The model contract, as in tensorpack's ImageNetModels: ImageNetModel holds the input (uint8 BGR
 NHWC images, int32 labels), normalisation, colour augmentation, loss, metrics and weight decay;
-a variant only builds logits (resnet_model.py). Also the reference augmentors of fb.resnet.torch.
+a variant only builds logits (webvision.model.resnet). Also the reference augmentors of fb.resnet.torch.
 
 Tensor names (webvision.core.constants) are the contract with predictors and exports: input, label, logits,
 prob, top5, top5-prob, wrong-top1, wrong-top5.

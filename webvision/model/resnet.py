@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# File: resnet_model.py
+# File: webvision/model/resnet.py (the original benchmark's resnet_model.py)
 """ResNet-18..152, pre-activation ResNet, SE-ResNet and ResNeXt (32x4d .. 32x48d).
 
 Layer names follow tensorpack's ResNet example (conv0, group0/block0/conv1, ..., linear): they are
@@ -14,7 +14,7 @@ import tensorflow as tf
 from tensorpack.models import BatchNorm, BNReLU, Conv2D, FullyConnected, GlobalAvgPooling, MaxPooling
 from tensorpack.tfutils.argscope import argscope, get_arg_scope
 
-from imagenet_utils import ImageNetModel
+from webvision.model.contract import ImageNetModel
 
 DEPTHS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
 BOTTLENECK_DEPTHS = (50, 101, 152)
