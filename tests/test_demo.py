@@ -45,3 +45,13 @@ def test_rerun_skips_a_complete_build(demo_root, capsys):
     assert build_demo(demo_root) == (demo_root, demo_root + '-test')
     assert 'already complete' in capsys.readouterr().out
     assert os.stat(listing).st_mtime_ns == before
+
+
+def test_the_default_demo_root_is_where_the_makefile_looks():
+    """data/webvision-demo of the checkout (make demo trains there, then evaluates DEMO_TEST)."""
+    import re
+    from conftest import ROOT
+    from webvision.data.demo import DEFAULT_ROOT
+    assert DEFAULT_ROOT == os.path.join(ROOT, 'data', 'webvision-demo')
+    makefile = open(os.path.join(ROOT, 'Makefile')).read()
+    assert os.path.join(ROOT, re.search(r'^DEMO_TEST := (\S+)$', makefile, re.M).group(1)) == DEFAULT_ROOT + '-test'

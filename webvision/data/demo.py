@@ -17,7 +17,9 @@ import tempfile
 import cv2
 import numpy as np
 
-DEFAULT_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+# data/ of the checkout this package sits in (where the Makefile looks), else of the current folder
+_CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_ROOT = os.path.join(_CHECKOUT if os.path.isfile(os.path.join(_CHECKOUT, 'imagenet-resnet.py')) else os.getcwd(),
                             'data', 'webvision-demo')
 VERSION = '1'
 SHORT_SIDE = 256
