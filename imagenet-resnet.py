@@ -41,7 +41,7 @@ from webvision.data.decode import decode_image, decoder  # noqa: E402
 from webvision.train.distributed import Cluster, ClusterError, add_cluster_args  # noqa: E402
 from webvision.core import config  # noqa: E402
 from webvision.core.errors import InputError  # noqa: E402
-from webvision.core.fileio import check_outputs  # noqa: E402
+from webvision.core.fileio import check_folder_output, check_outputs  # noqa: E402
 from webvision.weights.freeze import TooLargeToFreeze, export as export_model  # noqa: E402
 from webvision.train.ema import WeightAverage  # noqa: E402
 from webvision.model.recipe import RecipeError, add_recipe_args, check_recipe, recipe_from_args  # noqa: E402
@@ -224,6 +224,8 @@ def make_run(args):
         data = built_demo_root()            # its names, for a model trained on it
     load = ckpt.resolve_checkpoint(args.load) if args.load else None
     logdir = None if args.predict or args.export else args.logdir or default_logdir(args, data)
+    if logdir:
+        check_folder_output(logdir, '--logdir')
     on_gpu = bool(args.gpu) or tfcompat.is_gpu_available()
     global_batch = args.batch * (cluster.size if cluster else 1)
     return Run(args=args, towers=towers, cluster=cluster, data=data,

@@ -41,6 +41,15 @@ def test_inconsistent_flags_are_refused_naming_them(driver, flags, message):
         driver.check_args(parse(driver, *flags))
 
 
+def test_a_logdir_that_is_a_file_or_fifo_is_refused(driver, tmp_path):
+    from webvision.core.errors import InputError
+    (tmp_path / 'file').write_text('')
+    os.mkfifo(str(tmp_path / 'fifo'))
+    for name, kind in (('file', 'a regular file'), ('fifo', 'a FIFO')):
+        with pytest.raises(InputError, match='--logdir {}: is {}, expected a folder'.format(tmp_path / name, kind)):
+            driver.make_run(parse(driver, '--fake', '--logdir', tmp_path / name))
+
+
 def test_run_is_derived_once_and_frozen(driver, tmp_path):
     run = driver.make_run(parse(driver, '--fake', '--batch', 64, '-d', 18))
     assert (run.towers, run.per_tower, run.global_batch, run.cluster) == (1, 64, 64, None)
