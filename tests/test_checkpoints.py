@@ -46,3 +46,18 @@ def test_npz_weights_round_trip_and_damage_is_named(tmp_path):
     write_npz(path, {'conv0/W': weights['conv0/W']})
     with pytest.raises(WeightsError, match=r'no classifier head \(linear/b\)'):
         read_num_classes(path)
+
+
+def test_a_weights_path_that_is_a_fifo_or_a_folder_is_named_as_such(tmp_path):
+    import pytest
+    from webvision.core.errors import WeightsError
+    from webvision.weights.checkpoints import resolve_checkpoint
+    import os
+    os.mkfifo(str(tmp_path / 'w.npz'))
+    os.mkdir(str(tmp_path / 'd.npz'))
+    with pytest.raises(WeightsError, match=r'w.npz: is a FIFO, expected a regular file'):
+        resolve_checkpoint(str(tmp_path / 'w.npz'))
+    with pytest.raises(WeightsError, match=r'd.npz: is a folder, expected a regular file'):
+        resolve_checkpoint(str(tmp_path / 'd.npz'))
+    with pytest.raises(WeightsError, match=r'gone.npz: no such file'):
+        resolve_checkpoint(str(tmp_path / 'gone.npz'))

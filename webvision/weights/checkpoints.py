@@ -19,8 +19,8 @@ from tensorpack.tfutils.sessinit import SaverRestore, SessionInit
 from tensorpack.utils import logger
 
 from webvision.core.constants import EMA_SUFFIX
-from webvision.core.errors import WeightsError
-from webvision.core.fileio import atomic_path
+from webvision.core.errors import InputError, WeightsError
+from webvision.core.fileio import atomic_path, check_input
 from webvision.runtime.signals import checkpoint_being_written, stop_requested
 from webvision.results.stats import trim_stats
 from webvision.data.transform import NPZ_KEY
@@ -120,8 +120,10 @@ def latest_checkpoint(folder):
 def resolve_checkpoint(path):
     """A checkpoint prefix from a prefix, its .index file, a directory (its newest) or an .npz."""
     if path.endswith('.npz'):
-        if not os.path.isfile(path):
-            raise WeightsError('{}: no such file'.format(path))
+        try:
+            check_input(path)           # a FIFO or a device is named as such, never opened
+        except InputError as e:
+            raise WeightsError(str(e)) from None
         return path
     if os.path.isdir(path):
         latest = latest_checkpoint(path)
