@@ -71,3 +71,14 @@ def test_synsets_and_names_round_trip(tmp_path):
     assert ids == ['n01', 'n02'] and display_names(ids, words) == ['n01 tench, Tinca tinca', 'n02']
     names = imagenet_names()
     assert len(names) == 1000 and names[0] == 'n01440764 tench, Tinca tinca'
+
+
+def test_given_class_files_that_are_fifos_are_named_as_such(tmp_path):
+    import os
+    from webvision.data.lists import class_meta
+    os.mkfifo(str(tmp_path / 'synsets.txt'))
+    (tmp_path / 'val.txt').write_text('a.jpg 0\n')
+    with pytest.raises(InputError, match='synsets.txt: is a FIFO, expected a regular file'):
+        class_meta(str(tmp_path / 'val.txt'), synsets=str(tmp_path / 'synsets.txt'))
+    with pytest.raises(InputError, match='gone.txt: no such file'):
+        class_meta(str(tmp_path / 'val.txt'), names=str(tmp_path / 'gone.txt'))

@@ -154,3 +154,11 @@ def test_loss_files_that_cannot_be_losses_are_refused_before_allocating(tmp_path
     with pytest.raises(SystemExit):
         split_noisy.main(split_argv(tmp_path, nan) + ['--min-class-images', '-5'])
     assert "--min-class-images: expected a positive whole number, got '-5'" in capsys.readouterr().err
+
+
+def test_a_fifo_given_as_losses_is_named_once(tmp_path, capsys):
+    small_list(tmp_path, 4)
+    fifo = str(tmp_path / 'pipe.npy')
+    os.mkfifo(fifo)
+    assert split_noisy.main(split_argv(tmp_path, fifo)) == 1
+    assert capsys.readouterr().err == 'error: {}: is a FIFO, expected a regular file\n'.format(fifo)

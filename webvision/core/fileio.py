@@ -83,6 +83,8 @@ def npy_header(path):
                 raise ValueError('an unsupported .npy version')
             shape, fortran, dtype = read(f)
             offset = f.tell()
+    except InputError:
+        raise
     except (OSError, ValueError, EOFError, SyntaxError) as e:
         raise InputError('{}: not a readable .npy file ({})'.format(path, e)) from None
     needed = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize

@@ -12,7 +12,7 @@ import numpy as np
 
 from webvision.core.constants import LABEL_LIMIT
 from webvision.core.errors import InputError
-from webvision.core.fileio import decode_text, open_input, read_lines, write_atomic
+from webvision.core.fileio import check_input, decode_text, open_input, read_lines, write_atomic
 
 LIST_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')     # meta/<name>.txt: no folders, no hidden files
 
@@ -162,8 +162,8 @@ def class_meta(list_path, synsets=None, names=None):
     """(synset ids, names) from the given files or, by default, meta/synsets.txt and
     meta/synset_words.txt beside the list; ([], {}) where there are none."""
     for given in (synsets, names):
-        if given and not os.path.isfile(given):
-            raise InputError('{}: no such file'.format(given))
+        if given:
+            check_input(given)          # missing, or a FIFO, folder or device: named as such
     synsets, names = class_meta_paths(list_path, synsets, names)
     ids = read_synsets(synsets) if os.path.isfile(synsets) else []
     words = read_synset_words(names) if os.path.isfile(names) else {}
