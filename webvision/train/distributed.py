@@ -14,6 +14,7 @@ import json
 import os
 import re
 import socket
+import threading
 import time
 
 from webvision.runtime import tfcompat
@@ -31,6 +32,8 @@ GRADIENT_KEYS = 1000            # instance keys: one per gradient, then one per 
 BROADCAST_KEYS = 1000000
 COLLECTIVE_TIMEOUT = 600.       # seconds a step waits for the other workers (--collective-timeout)
 JOIN_TIMEOUT_FACTOR = 6         # at the start, workers wait this many times longer for each other
+# TensorFlow's own collective timeout, as a multiple of ours (StepWatchdog fires first; see there)
+TF_TIMEOUT_FACTOR = 3
 # what TensorFlow raises when a peer is gone: reset connection, timeout, or cancelled collective
 PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
                tf.errors.AbortedError, tf.errors.InternalError, tf.errors.UnknownError)
@@ -44,9 +47,9 @@ def add_cluster_args(parser):
                    'Without it, TF_CONFIG is read if set. Learning rate and steps per epoch follow the global batch')
     g.add_argument('--task-index', type=int, metavar='I', help='with --hosts: this process\'s position in the list')
     g.add_argument('--collective-timeout', type=float, default=COLLECTIVE_TIMEOUT, metavar='S', help='with --hosts: '
-                   'stop when a step waits longer than this for the other workers (a machine gone without a '
-                   'connection reset); at the start they wait {}x as long for each other (default: %(default)s)'.format(
-                       JOIN_TIMEOUT_FACTOR))
+                   'stop when a step runs longer than this plus the longest step so far (twice this for the first) '
+                   'waiting for the other workers (a machine gone without a connection reset); at the start they '
+                   'wait {}x as long for each other (default: %(default)s)'.format(JOIN_TIMEOUT_FACTOR))
 
 
 class ClusterError(ValueError):
@@ -138,15 +141,20 @@ class CollectiveAllReduceTrainer(SingleCostTrainer):
             grads = self._make_get_grad_fn(input, get_cost_fn, get_opt_fn)()
             averaged = [(collective_ops.all_reduce(g, self.cluster.size, GROUP_KEY, GRADIENT_KEYS + k,
                                                    merge_op='Add', final_op='Div', communication_hint=hint,
-                                                   timeout=self.timeout), v)
+                                                   timeout=self.timeout * TF_TIMEOUT_FACTOR), v)
                         for k, (g, v) in enumerate(grads)]
             opt = get_opt_fn()
             self.train_op = opt.apply_gradients(averaged, name='train_op')
         return [BroadcastFromChief(self.cluster, self.timeout * JOIN_TIMEOUT_FACTOR)]
 
     lost = None     # set when another worker stopped answering: the reason, for the driver to raise
+    watchdog = None
 
     def run_step(self):
+        if self.on_lost is not None and self.watchdog is None:
+            self.watchdog = StepWatchdog(self.timeout, self._step_timed_out)
+        if self.watchdog:
+            self.watchdog.started()
         try:
             super().run_step()
         except PEER_ERRORS + (RuntimeError,) as e:
@@ -155,6 +163,14 @@ class CollectiveAllReduceTrainer(SingleCostTrainer):
             if isinstance(e, RuntimeError) and 'closed Session' not in str(e):
                 raise
             self.stop_lost(e, 'at global step {}'.format(self.loop.global_step))
+        finally:
+            if self.watchdog:
+                self.watchdog.ended()
+
+    def _step_timed_out(self):
+        """From the watchdog's thread, while the step still waits inside TensorFlow."""
+        self.stop_lost(tf.errors.DeadlineExceededError(None, None, 'step timed out'),
+                       'at global step {}'.format(self.loop.global_step))
 
     def stop_lost(self, error, when):
         """Ends training through tensorpack's StopTraining (any other exception is logged by its
@@ -164,6 +180,42 @@ class CollectiveAllReduceTrainer(SingleCostTrainer):
         if self.on_lost is not None:
             self.on_lost(self.lost)
         raise StopTraining(self.lost)
+
+
+class StepWatchdog:
+    """Calls ``on_timeout`` (once, from its own thread) when a step has run longer than ``timeout``
+    plus the longest step seen so far (twice ``timeout`` for a process's first step, which builds its
+    kernels): a worker gone quiet with its sockets open, found before TensorFlow's own collective
+    timeout (TF_TIMEOUT_FACTOR x ``timeout``) fires. That one must never fire first: its abort cancels
+    the step's RecvBuf calls to the quiet peer, and a cancelled call completing on a gRPC thread
+    after the step's CancellationManager was freed aborts the process (absl "Mutex corrupt: both
+    reader and writer lock held" on freed memory, SIGABRT), before any of our code can say why: 1 of
+    8 runs of the suspended-worker test on a loaded 2-core machine, TF 2.21."""
+
+    def __init__(self, timeout, on_timeout, poll=0.25):
+        self.timeout, self.on_timeout, self.poll = timeout, on_timeout, poll
+        self._start, self.longest, self.fired = None, None, False
+        threading.Thread(target=self._watch, name='step-watchdog', daemon=True).start()
+
+    def started(self):
+        self._start = time.monotonic()
+
+    def ended(self):
+        if self._start is not None:
+            step = time.monotonic() - self._start
+            self.longest = step if self.longest is None else max(self.longest, step)
+        self._start = None
+
+    def limit(self):
+        return 2 * self.timeout if self.longest is None else self.timeout + self.longest
+
+    def _watch(self):
+        while not self.fired:
+            time.sleep(self.poll)
+            start = self._start
+            if start is not None and time.monotonic() - start > self.limit():
+                self.fired = True
+                self.on_timeout()
 
 
 class WorkerLost(ClusterError):
