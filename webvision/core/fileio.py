@@ -39,9 +39,17 @@ def is_temporary(path):
     return bool(TEMPORARY.match(os.path.basename(path)))
 
 
+class NotRegular(InputError):
+    """Something other than a regular file is there; ``kind`` says what ('a folder', 'a FIFO', ...)."""
+
+    def __init__(self, label, kind):
+        super().__init__('{}: is {}, expected a regular file'.format(label, kind))
+        self.kind = kind
+
+
 def check_input(path, what=None):
-    """InputError unless ``path`` is a regular file (links followed) that is no unfinished write;
-    returns its os.stat_result."""
+    """InputError (NotRegular for a folder, FIFO, device...) unless ``path`` is a regular file (links
+    followed) that is no unfinished write; returns its os.stat_result."""
     label = '{} {}'.format(what, path) if what else path
     if is_temporary(path):
         raise InputError('{}: a temporary file that an interrupted run left unfinished, not a result'.format(label))
@@ -49,26 +57,32 @@ def check_input(path, what=None):
         st = os.stat(path)
     except FileNotFoundError:
         raise InputError('{}: no such file'.format(label)) from None
-    except OSError as e:
-        raise InputError('{}: cannot be read ({})'.format(label, e.strerror)) from None
+    except (OSError, ValueError) as e:      # ValueError: a NUL byte in the name
+        raise InputError('{}: cannot be read ({})'.format(label, getattr(e, 'strerror', None) or e)) from None
     if not stat.S_ISREG(st.st_mode):
-        raise InputError('{}: is {}, expected a regular file'.format(label, file_kind(st.st_mode)))
+        raise NotRegular(label, file_kind(st.st_mode))
     return st
 
 
-def open_input(path, what=None):
-    """``path`` opened for reading in binary, once check_input passed; opened non-blocking and
-    checked again on the descriptor, so that a file swapped for a FIFO in between cannot block."""
+def open_regular(path, what=None):
+    """(read-only descriptor, its os.stat_result) of a regular file, after check_input: opened
+    non-blocking and checked again on the descriptor, so that a file swapped for a FIFO in between
+    cannot block. The one way inputs are opened (open_input; the image reader)."""
     check_input(path, what)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         raise InputError('{}: cannot be read ({})'.format(path, e.strerror)) from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise InputError('{}: is {}, expected a regular file'.format(path, file_kind(mode)))
-    return os.fdopen(fd, 'rb')
+        raise NotRegular(path, file_kind(st.st_mode))
+    return fd, st
+
+
+def open_input(path, what=None):
+    """``path`` opened for reading in binary (open_regular)."""
+    return os.fdopen(open_regular(path, what)[0], 'rb')
 
 
 def npy_header(path):
@@ -82,14 +96,14 @@ def npy_header(path):
             if read is None:
                 raise ValueError('an unsupported .npy version')
             shape, fortran, dtype = read(f)
-            offset = f.tell()
+            offset, size = f.tell(), os.fstat(f.fileno()).st_size
     except InputError:
         raise
     except (OSError, ValueError, EOFError, SyntaxError) as e:
         raise InputError('{}: not a readable .npy file ({})'.format(path, e)) from None
     needed = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
-    if os.path.getsize(path) < needed:
-        raise InputError('{}: cut short: {:,} bytes, its header needs {:,}'.format(path, os.path.getsize(path), needed))
+    if size < needed:
+        raise InputError('{}: cut short: {:,} bytes, its header needs {:,}'.format(path, size, needed))
     return shape, fortran, dtype, offset
 
 

@@ -7,7 +7,6 @@ crop (uint8 BGR), decoding large JPEGs at reduced scale.
 """
 import io
 import os
-import stat
 import time
 
 import cv2
@@ -16,26 +15,23 @@ import PIL.Image
 import simplejpeg
 
 from webvision.core.constants import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS
-from webvision.core.fileio import file_kind
+from webvision.core.errors import InputError
+from webvision.core.fileio import NotRegular, open_regular
 
 
 def read_image_file(path):
-    """(bytes, None) or (None, reason); never raises. Only regular files are read, and the check
-    comes before the file is opened (a listed folder, FIFO or device is refused unopened), then
-    again on the descriptor, opened non-blocking (a FIFO swapped in between returns at once)."""
+    """(bytes, None) or (None, reason); never raises. Only regular files are read (fileio.open_regular:
+    a listed folder, FIFO or device is refused before it is opened as a file, and a FIFO swapped in
+    between returns at once), of at most MAX_IMAGE_BYTES."""
     try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            return None, 'not a regular file: {}'.format(file_kind(st.st_mode))
+        fd, st = open_regular(path)
+    except NotRegular as e:
+        return None, 'not a regular file: {}'.format(e.kind)
+    except InputError as e:
+        return None, 'unreadable: {}'.format(str(e).split(': ', 1)[-1])
+    try:
         if st.st_size > MAX_IMAGE_BYTES:
             return None, 'file of {:,} bytes, over the {:,} an image may have'.format(st.st_size, MAX_IMAGE_BYTES)
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (OSError, ValueError) as e:      # ValueError: a NUL byte in the name
-        return None, 'unreadable: {}'.format(getattr(e, 'strerror', None) or e)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None, 'not a regular file: {}'.format(file_kind(st.st_mode))
         chunks, left = [], MAX_IMAGE_BYTES + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 22))
