@@ -1,6 +1,4 @@
-#!/usr/bin/env python3
-# -*- coding: UTF-8 -*-
-# File: imagenet-resnet.py
+# File: webvision/commands/train.py (the original benchmark's imagenet-resnet.py)
 """Train and evaluate ResNet / ResNeXt classifiers on WebVision (or any root in the same layout).
 
   train:      imagenet-resnet.py --data ROOT --gpu 0,1,2,3 -d 50 --mode resnet
@@ -9,45 +7,24 @@
 
 Without --data the embedded demo set is used (built on first use from photos that
 scikit-image and scikit-learn ship). Rerunning a training command resumes from the newest
-checkpoint in its --logdir.
+checkpoint in its --logdir. (webvision-train is this command; webvision-eval is it with --eval.)
 """
 import argparse
-import dataclasses
-import functools
-import json
 import os
 import sys
 import traceback
 
-from webvision.core.memory import keep_freed_memory
+# Only TensorFlow-free modules here: --help and every flag check answer before TensorFlow loads.
+from webvision.core import config
+from webvision.core.constants import IMAGES_PER_EPOCH, SOURCES
+from webvision.core.errors import InputError
+from webvision.core.fileio import check_folder_output
 from webvision.core.process import configure_tensorflow, exit_process
-
-configure_tensorflow()      # before TensorFlow is imported
-keep_freed_memory()
-from webvision.runtime import tfcompat  # noqa: E402
-from tensorpack import QueueInput, TrainConfig, logger  # noqa: E402
-from tensorpack import launch_train_with_config  # noqa: E402
-from tensorpack.predict import PredictConfig  # noqa: E402
-
-from webvision.dataflow import dataset as wd  # noqa: E402
-from webvision.train import callbacks, training  # noqa: E402
-from webvision.weights import checkpoints as ckpt  # noqa: E402
-from webvision.eval import inference  # noqa: E402
-from webvision.results import probs  # noqa: E402
-from webvision.runtime import signals  # noqa: E402
-from webvision.data.bad_images import add_bad_input_args, bad_log_path  # noqa: E402
-from webvision.core.constants import ERROR_NAMES, HEAD_PREFIX, IMAGES_PER_EPOCH, INPUT, PROB, SOURCES  # noqa: E402
-from webvision.data.decode import decode_image, decoder  # noqa: E402
-from webvision.train.distributed import Cluster, ClusterError, add_cluster_args  # noqa: E402
-from webvision.core import config  # noqa: E402
-from webvision.core.errors import InputError  # noqa: E402
-from webvision.core.fileio import check_folder_output, check_outputs  # noqa: E402
-from webvision.weights.freeze import TooLargeToFreeze, export as export_model  # noqa: E402
-from webvision.train.ema import WeightAverage  # noqa: E402
-from webvision.model.recipe import RecipeError, add_recipe_args, check_recipe, recipe_from_args  # noqa: E402
-from webvision.runtime.session import session_creator as new_session_creator  # noqa: E402
-from webvision.data.transform import add_transform_arg, choose as choose_transform, write_record  # noqa: E402
-from webvision.model.resnet import DEPTHS, GROUP_WIDTHS, MODES, ResNetModel  # noqa: E402
+from webvision.data.bad_images import add_bad_input_args
+from webvision.data.transform import add_transform_arg, choose as choose_transform
+from webvision.model.archs import DEPTHS, GROUP_WIDTHS, MODES
+from webvision.model.recipe import RecipeError, add_recipe_args, check_recipe
+from webvision.train.cluster import Cluster, ClusterError, add_cluster_args
 
 
 def get_args_parser():
@@ -182,34 +159,6 @@ def check_args(args):
     return towers, cluster
 
 
-@dataclasses.dataclass(frozen=True)
-class Run:
-    """Everything a run needs, computed once from the flags (nothing changes it afterwards)."""
-    args: argparse.Namespace        # the flags as given, for the settings used as they are
-    towers: int
-    cluster: Cluster | None
-    data: str | None                # the prepared root; the demo set when --data is not given
-    logdir: str | None
-    data_format: str
-    on_gpu: bool
-    per_tower: int
-    global_batch: int
-    steps_per_epoch: int
-    base_lr: float
-    workers: int
-    load: str | None                # --load resolved to a checkpoint prefix or .npz
-    transform: object               # webvision.data.transform.Transform of evaluation images (.at_size(image size))
-
-    @property
-    def is_chief(self):
-        return self.cluster is None or self.cluster.is_chief
-
-    @property
-    def shard(self):
-        """(this worker, workers) of a multi-machine run, else None."""
-        return (self.cluster.task_index, self.cluster.size) if self.cluster else None
-
-
 def make_run(args):
     towers, cluster = check_args(args)
     if args.gpu:
@@ -222,7 +171,10 @@ def make_run(args):
     elif data is None and args.predict:
         from webvision.data.demo import built_demo_root
         data = built_demo_root()            # its names, for a model trained on it
-    load = ckpt.resolve_checkpoint(args.load) if args.load else None
+    from webvision.runtime import tfcompat
+    from webvision.weights.checkpoints import resolve_checkpoint
+    from webvision.model.run import Run
+    load = resolve_checkpoint(args.load) if args.load else None
     logdir = None if args.predict or args.export else args.logdir or default_logdir(args, data)
     if logdir:
         check_folder_output(logdir, '--logdir')
@@ -243,78 +195,6 @@ def default_logdir(args, data_root):
     name = os.path.basename(os.path.normpath(data_root)) if data_root else 'fake'
     mode = args.mode if args.mode != 'resnext' else 'resnext32x{}d'.format(args.group_width)
     return os.path.join('train_log', '{}-d{}-{}'.format(mode, args.depth, name))
-
-
-def make_model(run, num_classes):
-    a = run.args
-    return ResNetModel(a.depth, a.mode, num_classes=num_classes, group_width=a.group_width,
-                       data_format=run.data_format, image_size=a.image_size, trunk_lr_mult=a.trunk_lr_mult,
-                       color_augment=not a.fake,        # the loaders only crop and flip
-                       float16_loss_scaling=a.amp and run.on_gpu, recipe=recipe_from_args(a, run.steps_per_epoch))
-
-
-def weights(run, **kwargs):
-    """The --load weights for evaluation, prediction and export: their moving average where kept."""
-    return ckpt.WeightLoader(run.args.load, strict=True, averaged=not run.args.no_ema, **kwargs)
-
-
-def session_creator(run):
-    a = run.args
-    return new_session_creator(a.threads, run.on_gpu, a.amp, a.xla, run.cluster)
-
-
-def image_decoder(run, is_train):
-    a = run.args
-    return decoder(is_train, a.image_size, max_pixels=a.max_image_pixels, tta=a.tta, transform=run.transform)
-
-
-"""
-====== Training =======
-"""
-
-
-def bad_log(run):
-    return bad_log_path(run.logdir, run.cluster.task_index if run.cluster else None)
-
-
-def fake_inputs(run):
-    """(num_classes, QueueInput, callbacks) of a --fake benchmark: random batches, images/s."""
-    num_classes = wd.WebVisionMeta(run.data).num_classes if run.data else 1000
-    if run.is_chief:
-        logger.set_logger_dir(run.logdir, action='d')
-    warmup = min(5, max(1, run.steps_per_epoch * run.args.epochs // 4))
-    data = QueueInput(wd.FakeImageData(run.per_tower, run.args.image_size, num_classes))
-    average = [WeightAverage(run.args.ema)] if run.args.ema else []
-    return num_classes, data, average + [callbacks.Throughput(run.global_batch, warmup_steps=warmup)]
-
-
-def starting_point(run):
-    """(SessionInit or None, first epoch): the chief resumes from its logdir or starts from --load;
-    other workers start from the chief's variables, at the epoch of its newest checkpoint."""
-    a = run.args
-    if not run.is_chief:
-        latest = ckpt.latest_checkpoint(run.logdir)     # where the workers share the logdir
-        return None, ckpt.epoch_after(latest, run.steps_per_epoch) if latest else 1
-    logger.set_logger_dir(run.logdir, action='k')
-    if run.transform.kind != 'toolkit':         # for --eval of this run's checkpoints
-        write_record(run.logdir, run.transform)
-    save_settings(run)
-    session_init, epoch = ckpt.resume_point(run.logdir, run.steps_per_epoch)
-    if session_init is None and a.load:
-        session_init = ckpt.WeightLoader(a.load, drop='^' + HEAD_PREFIX if a.finetune else None)
-    return session_init, epoch
-
-
-def save_settings(run):
-    """LOGDIR/config.yaml: this start's resolved settings (a resumed run with other ones says which)."""
-    path = os.path.join(run.logdir, config.FILE_NAME)
-    values = config.settings(run.args, lr=run.base_lr, steps_per_epoch=run.steps_per_epoch, data=run.data,
-                             logdir=run.logdir)
-    if os.path.lexists(path):
-        diffs = config.changed(config.read_config(path), values)
-        if diffs:
-            logger.warn('{} had other settings; this start: {}'.format(path, '; '.join(diffs)))
-    config.write_config(path, values, 'imagenet-resnet.py')
 
 
 def run_model_flags(parser, args, argv):
@@ -340,145 +220,42 @@ def run_model_flags(parser, args, argv):
 MODEL_FLAGS = ('depth', 'mode', 'group_width', 'image_size')     # what the weights' shapes and names need
 
 
-def data_inputs(run):
-    """(num_classes, QueueInput, callbacks) of a training run on --data."""
-    a = run.args
-    meta, source = wd.WebVisionMeta(run.data), a.train_list or a.source
-    meta.check_complete(['train'] + ([] if a.no_val else ['val']), source=source, fmt=a.format)
-    flow = wd.get_train_dataflow(run.data, run.per_tower, image_decoder(run, True), run.workers,
-                                 bad_log_path=bad_log(run), source=source, balance=a.balance, fmt=a.format,
-                                 shard=run.shard, max_bad_fraction=a.max_bad_fraction, with_index=a.sample_loss)
-    data, watchers = training.watched_input(flow, a.max_bad_fraction, bad_log(run))
-    average = WeightAverage(a.ema) if a.ema else None
-    cbs = training.epoch_callbacks(
-        logdir=run.logdir, steps_per_epoch=run.steps_per_epoch, keep=a.keep, bad_log_path=bad_log(run),
-        average=average, schedule=dict(base_lr=run.base_lr, epochs=a.epochs, warmup_epochs=a.warmup_epochs,
-                                       kind=a.lr_schedule)) + watchers
-    if a.sample_loss:
-        cbs.append(callbacks.SampleLosses(run.logdir, len(meta.file_list('train', source)), run.steps_per_epoch,
-                                          task=run.shard and run.shard[0]))
-    if not a.no_val:
-        val = wd.get_eval_dataflow(run.data, 'val', run.per_tower, image_decoder(run, False),
-                                   parallel=min(run.workers, 4), fmt=a.format, with_index=a.sample_loss)
-        cbs.append(training.validation_callback(val, meta.num_classes, run.towers, average))
-    return meta.num_classes, data, cbs
-
-
-def train(run):
-    a = run.args
-    session_init, first_epoch = (None, 1) if a.fake else starting_point(run)
-    if first_epoch > a.epochs:
-        logger.info('{} is already trained to epoch {} of --epochs {}: nothing to do'.format(
-            run.logdir, first_epoch - 1, a.epochs))
-        return 0
-    num_classes, data, cbs = fake_inputs(run) if a.fake else data_inputs(run)
-    logger.info('{} classes, {} tower(s) of batch {}, global batch {}, data format {}, {} steps per epoch, '
-                'epochs {}..{}'.format(num_classes, run.towers, run.per_tower, run.global_batch, run.data_format,
-                                       run.steps_per_epoch, first_epoch, a.epochs))
-    config = TrainConfig(model=make_model(run, num_classes), data=data, callbacks=cbs,
-                         session_creator=session_creator(run), session_init=session_init,
-                         starting_epoch=first_epoch, steps_per_epoch=run.steps_per_epoch, max_epoch=a.epochs)
-    if not a.fake:
-        signals.stop_on_signals()
-    trainer = training.make_trainer(run.towers, run.cluster, a.collective_timeout,
-                                    functools.partial(ckpt.resume_hint, run.logdir, run.is_chief))
-    launch_train_with_config(config, trainer)
-    training.raise_why_stopped(trainer, cbs)
-    return 0
-
-
-"""
-====== Evaluation, prediction, export =======
-"""
-
-
-def evaluate(run):
-    a = run.args
-    load = run.load
-    path = a.predictions or '{}.{}.predictions.json'.format(load, os.path.basename(os.path.normpath(run.data)))
-    meta = wd.WebVisionMeta(run.data)
-    check_outputs([('--predictions', path), ('--save-probs', a.save_probs),
-                   ('--save-probs (its .json)', a.save_probs and probs.sidecar_path(a.save_probs))],
-                  [('--load', f) for f in ckpt.checkpoint_files(load)] + [('--data', meta.list_path('val'))])
-    meta.check_complete(['val'], fmt=a.format)
-    files = meta.file_list('val')
-    decode = image_decoder(run, False)
-    logger.info('Evaluation transform: ' + run.transform.at_size(run.args.image_size).describe())
-    views = getattr(decode, 'views', 1)
-    ds = wd.get_eval_dataflow(run.data, 'val', max(64 * run.towers // views, 1), decode, parallel=run.workers,
-                              with_index=True, fmt=a.format)
-    n, errors = inference.evaluate_list(
-        make_model(run, meta.num_classes), weights(run), ds, names=[files.name(i) for i in range(len(files))],
-        num_classes=meta.num_classes, list_path=meta.list_path('val'), weights=load, predictions=path,
-        creator=session_creator(run), towers=run.towers, views=views, save_probs=a.save_probs,
-        about=dict(list=meta.list_path('val'), weights=load, tta=a.tta, transform=run.transform.kind,
-                   ema=not a.no_ema and ckpt.has_average(load)))
-    print('Wrote {} predictions to {}{}'.format(n, path, ' and their probabilities to ' + a.save_probs
-                                               if a.save_probs else ''))
-    if errors is None:
-        print('All labels are 0: a test list without labels, so no errors are computed.')
-        return 0
-    for name in ERROR_NAMES:
-        print('{} Error: {:.4f}'.format(name, errors[name]))
-    return 0
-
-
-def predict(run):
-    tfcompat.logs_to_stderr()     # stdout is for the results
-    num_classes = ckpt.read_num_classes(run.load)
-    names = wd.class_names(num_classes, run.data, warn=bool(run.args.data))
-    decode = image_decoder(run, False)
-    logger.info('Evaluation transform: ' + run.transform.at_size(run.args.image_size).describe())
-    pred = inference.inference_predictor(PredictConfig(
-        model=make_model(run, num_classes), session_init=weights(run),
-        session_creator=session_creator(run), input_names=[INPUT], output_names=[PROB]))
-    failed = 0
-    for path in run.args.predict:
-        im, reason = decode_image(path, decode)
-        if im is None:
-            print('{}: cannot predict: {}'.format(path, reason), file=sys.stderr)
-            failed += 1
-            continue
-        prob = pred(im[None])[0][0]
-        print(path)
-        for c in inference.top_classes(prob, run.args.topk):
-            print('{:.2f} - {!r}'.format(prob[c], names[c]))
-    return 1 if failed else 0
-
-
-def export(run):
-    """SavedModel and ONNX of the inference graph, channels-last so that they run anywhere."""
-    a = run.args
-    config = PredictConfig(model=make_model(run, ckpt.read_num_classes(run.load)),
-                           session_init=weights(run), input_names=[INPUT], output_names=[PROB])
-    t = run.transform.at_size(a.image_size)
-    note = dict(json.loads(t.to_json()), description='uint8 BGR [N, {s}, {s}, 3] made by {}'.format(
-        t.describe(), s=a.image_size))
-    try:
-        saved, onnx_path = export_model(config, a.export, preprocessing=note)
-    except TooLargeToFreeze as e:
-        raise UsageError('--export: {}: {}'.format(a.load, e)) from None
-    print('Wrote {} and {} (input "input": uint8 BGR [N, {s}, {s}, 3], made by the {} transform, see '
-          'saved_model/assets.extra/preprocessing.json; output "prob")'.format(
-              saved, onnx_path, run.transform.kind, s=a.image_size))
-    return 0
-
-
 def main(args):
+    """Runs what the flags ask for (train, --eval, --predict, --export); the exit status."""
+    configure_tensorflow()      # before TensorFlow is imported
+    from webvision.core.memory import keep_freed_memory
+    keep_freed_memory()
     run = make_run(args)
     if args.predict:
+        from webvision.eval.runner import predict
         return predict(run)
     if args.export:
-        return export(run)
+        from webvision.weights.freeze import export_run
+        return export_run(run)
     if args.eval:
+        from webvision.eval.runner import evaluate
         return evaluate(run)
+    from webvision.train.runner import train
     return train(run)
 
 
 # Errors in what the user gave (data, lists, weights, paths), reported in one line; anything else
-# is a bug and keeps its traceback.
-INPUT_ERRORS = (InputError, ckpt.CheckpointError, training.TrainingStopped, ClusterError, FileNotFoundError,
-                NotADirectoryError, PermissionError)
+# is a bug and keeps its traceback. Those defined beside TensorFlow code are found among the
+# modules the run has loaded (an error cannot come from a module that was never imported).
+INPUT_ERRORS = (InputError, ClusterError, FileNotFoundError, NotADirectoryError, PermissionError)
+TF_INPUT_ERRORS = (('webvision.weights.checkpoints', 'CheckpointError'), ('webvision.train.training', 'TrainingStopped'))
+USAGE_ERRORS = (('webvision.weights.freeze', 'TooLargeToFreeze'),)     # --export of weights beyond 2 GB
+
+
+def loaded(errors):
+    return tuple(getattr(sys.modules[m], name) for m, name in errors if m in sys.modules)
+
+
+def report_input_error(e, debug):
+    if debug:
+        traceback.print_exc()
+    print('error: {}'.format(e), file=sys.stderr, flush=True)
+    return 1
 
 
 def run_command(argv=None):
@@ -490,17 +267,26 @@ def run_command(argv=None):
     except (UsageError, RecipeError) as e:
         parser.error(str(e))            # exits 2 before any TensorFlow session exists
     except KeyboardInterrupt as e:
-        code = signals.STOP_EXIT_CODES.get(str(e), 130)
+        from webvision.runtime.signals import STOP_EXIT_CODES
+        code = STOP_EXIT_CODES.get(str(e), 130)
     except INPUT_ERRORS as e:
-        if args.debug:
+        code = report_input_error(e, args.debug)
+    except Exception as e:
+        if isinstance(e, loaded(USAGE_ERRORS)):
+            parser.error(str(e))
+        if isinstance(e, loaded(TF_INPUT_ERRORS)):
+            code = report_input_error(e, args.debug)
+        else:
             traceback.print_exc()
-        print('error: {}'.format(e), file=sys.stderr, flush=True)
-        code = 1
-    except Exception:
-        traceback.print_exc()
-        code = 1
-    tfcompat.abandon_loaders()          # results are written; a thread may still wait on a loader
+            code = 1
+    if 'webvision.runtime.tfcompat' in sys.modules:
+        sys.modules['webvision.runtime.tfcompat'].abandon_loaders()   # a thread may still wait on a loader
     exit_process(code)
+
+
+def eval_command(argv=None):
+    """webvision-eval: this command with --eval."""
+    run_command(['--eval'] + (sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == '__main__':

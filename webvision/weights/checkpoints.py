@@ -293,3 +293,9 @@ def resume_hint(logdir, is_chief):
     else:
         where = 'from the chief\'s newest checkpoint in its --logdir'
     return 'rerun the same command on every worker to resume {}'.format(where)
+
+
+def run_weights(run, **kwargs):
+    """The --load weights of a run for evaluation, prediction and export: their moving average
+    where the checkpoint keeps one (unless --no-ema)."""
+    return WeightLoader(run.args.load, strict=True, averaged=not run.args.no_ema, **kwargs)

@@ -8,11 +8,14 @@ import numpy as np
 import webvision.runtime.tfcompat  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 from tensorpack.input_source import PlaceholderInput
+from tensorpack.predict import PredictConfig
 from tensorpack.tfutils.tower import PredictTowerContext
 
 from webvision.core.constants import INPUT, PROB
 from webvision.core.fileio import atomic_path, check_folder_output, check_writable
+from webvision.model.run import make_model
 from webvision.runtime.session import session_config
+from webvision.weights import checkpoints as ckpt
 
 # A GraphDef is a protobuf, which cannot exceed 2 GB; the weights of a frozen graph are in it.
 FREEZE_LIMIT_BYTES = int(1.75 * 2 ** 30)
@@ -175,3 +178,22 @@ def export(config, folder, preprocessing=None):
             model.metadata_props.add(key='preprocessing', value=note)
         onnx.save(model, tmp)
     return saved, onnx_path
+
+
+def export_run(run):
+    """--export DIR of a run's --load: SavedModel and ONNX of the inference graph, channels-last so
+    that they run anywhere, with the evaluation transform recorded; the exit status."""
+    a = run.args
+    config = PredictConfig(model=make_model(run, ckpt.read_num_classes(run.load)),
+                           session_init=ckpt.run_weights(run), input_names=[INPUT], output_names=[PROB])
+    t = run.transform.at_size(a.image_size)
+    note = dict(json.loads(t.to_json()), description='uint8 BGR [N, {s}, {s}, 3] made by {}'.format(
+        t.describe(), s=a.image_size))
+    try:
+        saved, onnx_path = export(config, a.export, preprocessing=note)
+    except TooLargeToFreeze as e:
+        raise TooLargeToFreeze('--export: {}: {}'.format(a.load, e)) from None
+    print('Wrote {} and {} (input "input": uint8 BGR [N, {s}, {s}, 3], made by the {} transform, see '
+          'saved_model/assets.extra/preprocessing.json; output "prob")'.format(
+              saved, onnx_path, run.transform.kind, s=a.image_size))
+    return 0
