@@ -17,10 +17,13 @@ DEMO_FLAGS := -d 18 --image-size 112 --batch 32
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-gpu.txt requirements-common.txt requirements-nodeps.txt
+# The pinned requirements, then the project itself (editable: the console commands and the
+# package, with its dependencies already in place, built by the pinned setuptools).
+$(STAMP): requirements.txt requirements-gpu.txt requirements-common.txt requirements-nodeps.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r $(REQS)
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

@@ -14,7 +14,6 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
 
 
 def make_checkpoint(arch, path):
@@ -56,7 +55,6 @@ def main():
     p.add_argument('--arch', default='resnext101_32x48d')
     p.add_argument('--repeats', type=int, default=2)
     args = p.parse_args()
-    sys.path.insert(0, HERE)
     from common import figure, report
     runs, plain = [], []
     with tempfile.TemporaryDirectory(dir=os.environ.get('TMPDIR', '/tmp')) as tmp:

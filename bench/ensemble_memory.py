@@ -14,9 +14,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-sys.path.insert(0, ROOT)
-from common import figure, report  # noqa: E402
+from common import figure, report
 
 PEAK = 'print(next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 2 ** 20)'
 OURS = ('import runpy, sys; sys.argv = sys.argv[1:]\ntry:\n    runpy.run_path(sys.argv[0], run_name="__main__")\n'

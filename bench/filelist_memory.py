@@ -10,11 +10,9 @@ import argparse
 import multiprocessing as mp
 import os
 import resource
-import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
 
 
 def write_list(path, lines, classes=5000):
@@ -83,7 +81,6 @@ def main():
     p.add_argument('--loaders', type=int, default=2)
     p.add_argument('--repeats', type=int, default=1)
     args = p.parse_args()
-    sys.path.insert(0, HERE)
     from common import figure, report
     runs = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -61,7 +61,6 @@ def _trained_like_weights():
 
 
 def run_ours(kind, args):
-    sys.path.insert(0, ROOT)
     import numpy as np
     from webvision.core.memory import keep_freed_memory
     from webvision.core.process import configure_tensorflow

@@ -16,7 +16,6 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
 
 
 def make_tree(folder, lines, classes=5000, val=250000):

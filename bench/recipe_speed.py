@@ -18,9 +18,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-sys.path.insert(0, ROOT)
-from common import figure, report  # noqa: E402
+from common import figure, report
 
 BATCH = 32
 MODEL = ['-d', '18', '--image-size', '112', '--batch', str(BATCH), '--workers', '2', '--no-val']

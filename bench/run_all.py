@@ -15,8 +15,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from common import RESULTS, markdown  # noqa: E402
+from common import RESULTS, markdown
 
 # name -> arguments; each fits in a few minutes on 2 cores (--quick: less than one)
 BENCHMARKS = [

@@ -18,7 +18,6 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
 
 # The original's algorithm (one pass per metric over every prediction, per-class sums in lists),
 # as a self-contained script over its two input files.

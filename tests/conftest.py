@@ -1,4 +1,3 @@
-import importlib.util
 import os
 import subprocess
 import sys
@@ -6,7 +5,6 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 from webvision.core.process import configure_tensorflow  # noqa: E402
 
 configure_tensorflow()
@@ -30,11 +28,9 @@ def demo_root(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def driver():
-    """imagenet-resnet.py imported as a module (its name has a dash), for in-process tests of its parts."""
-    spec = importlib.util.spec_from_file_location('imagenet_resnet', DRIVER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The command line of imagenet-resnet.py (webvision/commands/train.py), for in-process tests of its parts."""
+    from webvision.commands import train
+    return train
 
 
 def run_driver(*args, timeout=600, check=True):

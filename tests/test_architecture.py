@@ -18,8 +18,6 @@ SCRIPT_DIRS = ('utils', 'bench', 'tests')
 TOP_MODULES = {os.path.splitext(f)[0] for f in LIBRARY_TOP}
 MAX_FUNCTION_LINES = 60
 MODULE_WARN_LINES = 450
-TF_FREE_TOOLS = ('eval_score.py', 'json2sub.py', 'preprocess.py', 'plot_log.py', 'make_demo_data.py', 'ensemble.py',
-                 'split_noisy.py', 'report.py', 'check_data.py', 'prepare_imagenet_val.py')
 
 
 def lib_files():
@@ -115,13 +113,61 @@ def test_tf_free_subpackages_leave_tensorflow_out(sub):
     assert len(modules) > 1
 
 
-@pytest.mark.parametrize('tool', TF_FREE_TOOLS)
-def test_tf_free_tools_start_without_tensorflow(tool):
-    loaded = _modules_after('import runpy, sys\nsys.argv = ["{0}", "--help"]\ntry:\n'
-                            '    runpy.run_path("utils/{0}", run_name="__main__")\nexcept SystemExit:\n'
-                            '    pass'.format(tool))
-    assert 'webvision.core.errors' in loaded or tool == 'make_demo_data.py'
-    assert not {'tensorflow', 'tensorpack'} & loaded
+def test_every_command_answers_help_without_tensorflow():
+    """--help of each program of webvision/commands/ (the console commands) in one fresh process, one
+    after the other: the first that loads TensorFlow, tensorpack or torch is named."""
+    code = ('import contextlib, importlib, io, runpy, sys\n'
+            'for name in {!r}:\n'
+            '    with contextlib.redirect_stdout(io.StringIO()) as out:\n'
+            '        try:\n'
+            '            entry = importlib.import_module("webvision.commands." + name)\n'
+            '            (entry.run_command if name == "train" else entry.main)(["--help"])\n'
+            '        except SystemExit as e:\n'
+            '            assert e.code == 0, (name, e.code)\n'
+            '    assert "usage:" in out.getvalue(), name\n'
+            '    heavy = {{"tensorflow", "tensorpack", "torch"}} & set(sys.modules)\n'
+            '    if heavy:\n'
+            '        print("LOADED", name, sorted(heavy)); break\n'
+            'else:\n'
+            '    print("ALL", len({!r}))').format(PROGRAMS, PROGRAMS)
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'ALL {}'.format(len(PROGRAMS)) in proc.stdout, proc.stdout
+
+
+COMMANDS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, 'webvision', 'commands', '[a-z]*.py')))
+PROGRAMS = COMMANDS
+
+
+@pytest.mark.parametrize('path', ['utils/{}.py'.format(c) for c in COMMANDS if c != 'train'] + ['imagenet-resnet.py'])
+def test_the_seeds_paths_answer_help_without_tensorflow(path):
+    """python3 utils/NAME.py --help (and imagenet-resnet.py's) as the user runs it; -X importtime
+    lists every module the process imported."""
+    proc = subprocess.run([sys.executable, '-X', 'importtime', path, '--help'], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith('usage: '), proc.stderr[-2000:]
+    loaded = {line.rsplit('|', 1)[-1].strip().split('.')[0] for line in proc.stderr.splitlines() if '|' in line}
+    assert 'argparse' in loaded and not {'tensorflow', 'tensorpack', 'torch'} & loaded
+
+
+def test_the_seeds_paths_and_the_console_commands_run_the_package_s_commands():
+    """utils/NAME.py runs webvision.commands.NAME (nothing else in it); every console command of
+    pyproject.toml names a function that exists; no file in the tree edits sys.path."""
+    import tomllib
+    with open(os.path.join(ROOT, 'pyproject.toml'), 'rb') as f:
+        scripts = tomllib.load(f)['project']['scripts']
+    for target in scripts.values():
+        module, func = target.split(':')
+        assert callable(getattr(__import__(module, fromlist=[func]), func)), target
+    assert {t.split(':')[0].rsplit('.', 1)[1] for t in scripts.values()} == set(COMMANDS)
+    programs = sorted(glob.glob(os.path.join(ROOT, 'utils', '[a-z]*.py')))
+    assert [os.path.basename(p)[:-3] for p in programs] == [c for c in COMMANDS if c != 'train']
+    for p in programs:
+        with open(p) as f:
+            assert "    run('{}')\n".format(os.path.basename(p)[:-3]) in f.read(), p
+    edits = [os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, '**', '*.py'), recursive=True)
+             if '.venv' not in p and 'sys.path.' in open(p).read() and not p.endswith('test_architecture.py')]
+    assert not edits, edits
 
 
 def _changed_environment(code):

@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT
 from webvision.core import config
 from webvision.core.errors import InputError
+from webvision.model.run import make_model
 
 
 def write(tmp_path, text, name='c.yaml'):
@@ -91,7 +92,7 @@ def test_every_shipped_config_builds_its_training_graph(driver, demo_root, path)
     args = config.parse_args(driver.get_args_parser(), ['--config', path, '--data', demo_root])
     run = driver.make_run(args)
     with tf.Graph().as_default(), TowerContext('', is_training=True):
-        model = driver.make_model(run, num_classes=5000)
+        model = make_model(run, num_classes=5000)
         inputs = [tf.compat.v1.placeholder(s.dtype, s.shape, s.name) for s in model.inputs()]
         cost = model.build_graph(*inputs)
         model.optimizer()

@@ -195,11 +195,8 @@ def test_an_output_folder_that_does_not_exist_is_refused_first(tmp_path):
 
 
 def converter_module():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('convert_torch', CONVERTER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from webvision.commands import convert_torch
+    return convert_torch
 
 
 @pytest.mark.parametrize('arch', sorted(TORCHVISION_ARCHS))

@@ -12,7 +12,7 @@ import pytest
 from helpers.scoring import SCRIPTS, records, reference_scores, run_eval_score, run_json2sub, write
 from webvision.core.errors import InputError
 from webvision.results.predictions import read_predictions
-from utils import eval_score
+from webvision.commands import eval_score
 
 
 def test_scores_agree_with_an_independent_implementation(meta_dir, tmp_path):

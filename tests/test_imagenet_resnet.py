@@ -6,6 +6,9 @@ import os
 import numpy as np
 import pytest
 
+from webvision.core.errors import WeightsError
+from webvision.model.run import make_model
+
 
 
 def parse(driver, *flags):
@@ -69,7 +72,7 @@ def test_run_is_derived_once_and_frozen(driver, tmp_path):
 
 def test_model_options_are_given_at_construction(driver):
     run = driver.make_run(parse(driver, '--fake', '-d', 18, '--trunk-lr-mult', 0.1, '--image-size', 96))
-    model = driver.make_model(run, 12)
+    model = make_model(run, 12)
     assert (model.num_classes, model.image_size, model.trunk_lr_mult) == (12, 96, 0.1)
     assert not model.color_augment and not model.float16_loss_scaling      # --fake: no augmentation, CPU
 
@@ -88,7 +91,7 @@ def test_the_evaluation_transform_comes_with_the_weights_unless_a_flag_says(driv
     tr.write_record(str(logdir), tr.TORCHVISION)
     run = driver.make_run(parse(driver, '--fake', '--logdir', logdir))
     assert run.transform == tr.TORCHVISION
-    with pytest.raises(driver.ckpt.WeightsError, match='nothere.npz: no such file'):
+    with pytest.raises(WeightsError, match='nothere.npz: no such file'):
         driver.make_run(parse(driver, '--predict', 'a.jpg', '--load', tmp_path / 'nothere.npz'))
 
 

@@ -2,7 +2,6 @@
 likely clean lines and a per-class noise report out."""
 import csv
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -12,8 +11,7 @@ from webvision.results.noisy_labels import noise_report, split
 from webvision.results.sample_loss import epoch_path, read_losses, write_losses
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'utils'))
-import split_noisy  # noqa: E402
+from webvision.commands import split_noisy
 
 
 def noisy_losses(n=2000, classes=4, noise=0.3, seed=0):

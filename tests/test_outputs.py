@@ -3,23 +3,15 @@ a missing folder, a folder, a FIFO, a device node, a link to a device and one of
 inputs are refused in one line before any work, and left as they were."""
 import os
 import stat
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
 from webvision.results.predictions import write_predictions
 from webvision.results.probs import probs_writer, sidecar_path
 from webvision.results.sample_loss import write_losses
 
-sys.path.insert(0, os.path.join(ROOT, 'utils'))
-import convert_torch  # noqa: E402
-import ensemble  # noqa: E402
-import eval_score  # noqa: E402
-import json2sub  # noqa: E402
-import report  # noqa: E402
-import split_noisy  # noqa: E402
+from webvision.commands import convert_torch, ensemble, eval_score, json2sub, report, split_noisy
 
 CLASSES, IMAGES = 6, 12
 
@@ -138,8 +130,7 @@ def test_split_noisy_refuses_a_report_path_onto_its_list(tmp_path, inputs, capsy
 
 @pytest.mark.parametrize('kind', ['file', 'fifo'])
 def test_folder_outputs_are_never_made_over_a_file_or_fifo(tmp_path, capsys, kind):
-    import prepare_imagenet_val
-    import preprocess
+    from webvision.commands import prepare_imagenet_val, preprocess
     import cv2
     target = tmp_path / 'out'
     target.write_text('kept') if kind == 'file' else os.mkfifo(str(target))

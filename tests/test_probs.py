@@ -14,8 +14,7 @@ from webvision.results.probs import ProbsFile, probs_writer, sidecar_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENSEMBLE = os.path.join(ROOT, 'utils', 'ensemble.py')
-sys.path.insert(0, os.path.join(ROOT, 'utils'))
-import ensemble  # noqa: E402
+from webvision.commands import ensemble
 
 
 def write_list(folder, n, labels=True):

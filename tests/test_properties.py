@@ -9,7 +9,7 @@ import os
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from webvision.data.listscan import read_rows
-from utils import eval_score, json2sub
+from webvision.commands import eval_score, json2sub
 from webvision.core.constants import LABEL_LIMIT
 from webvision.core.errors import InputError
 from webvision.core.fileio import read_lines

@@ -246,8 +246,7 @@ def test_sample_losses_of_another_list_skip_the_noise_panel_with_a_warning(tmp_p
 
 
 def report_main(*args):
-    sys.path.insert(0, os.path.join(ROOT, 'utils'))
-    import report as report_script
+    from webvision.commands import report as report_script
     return report_script.main([str(a) for a in args])
 
 

@@ -9,24 +9,22 @@ writes its trainable variables after the broadcast (step 0) and after every step
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-import numpy as np  # noqa: E402
+import numpy as np
 
-import webvision.runtime.tfcompat  # noqa: E402,F401
-import tensorflow as tf  # noqa: E402
-from tensorpack import QueueInput, TrainConfig  # noqa: E402
-from tensorpack import launch_train_with_config  # noqa: E402
-from tensorpack.callbacks import Callback  # noqa: E402
-from tensorpack.dataflow import DataFlow  # noqa: E402
-from tensorpack.tfutils.sesscreate import NewSessionCreator  # noqa: E402
-from tensorpack.tfutils.tower import TrainTowerContext  # noqa: E402
+import webvision.runtime.tfcompat  # noqa: F401
+import tensorflow as tf
+from tensorpack import QueueInput, TrainConfig
+from tensorpack import launch_train_with_config
+from tensorpack.callbacks import Callback
+from tensorpack.dataflow import DataFlow
+from tensorpack.tfutils.sesscreate import NewSessionCreator
+from tensorpack.tfutils.tower import TrainTowerContext
 
-from webvision.train.distributed import Cluster, CollectiveAllReduceTrainer  # noqa: E402
-from webvision.core.process import exit_process  # noqa: E402
-from webvision.runtime.session import session_config  # noqa: E402
-from webvision.model.resnet import ResNetModel  # noqa: E402
+from webvision.train.distributed import Cluster, CollectiveAllReduceTrainer
+from webvision.core.process import exit_process
+from webvision.runtime.session import session_config
+from webvision.model.resnet import ResNetModel
 
 STEPS, HALF, SIZE, CLASSES = 3, 4, 32, 4
 

@@ -20,12 +20,11 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from webvision.data import datacheck  # noqa: E402
-from webvision.core.cli import positive_int, report  # noqa: E402
-from webvision.core.errors import InputError  # noqa: E402
-from webvision.data.layouts import read_dataset_json  # noqa: E402
-from webvision.data.listscan import Lookups  # noqa: E402
+from webvision.data import datacheck
+from webvision.core.cli import positive_int, report
+from webvision.core.errors import InputError
+from webvision.data.layouts import read_dataset_json
+from webvision.data.listscan import Lookups
 
 
 def get_args_parser():

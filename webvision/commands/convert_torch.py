@@ -2,7 +2,7 @@
 """Converts a torchvision-style ResNet / ResNeXt (torchvision, timm, facebookresearch/WSL-Images'
 ResNeXt-101 32x8d..32x48d) into the .npz that ``imagenet-resnet.py --load`` reads.
 
-  utils/convert_torch.py IN OUT.npz [--arch resnext101_32x8d]
+  webvision-convert IN OUT.npz [--arch resnext101_32x8d]      (or: python3 utils/convert_torch.py ...)
 
 IN is a .pth state dict, a training checkpoint (.pth.tar, .ckpt) holding one under "state_dict" or
 "model", or a .safetensors file (timm's and the Hugging Face hub's format, read without pickle at
@@ -36,16 +36,10 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from webvision.core.process import configure_tensorflow  # noqa: E402
-
-configure_tensorflow()
-from webvision.weights.checkpoints import model_variables, write_npz  # noqa: E402
-from webvision.core.errors import InputError  # noqa: E402
-from webvision.core.fileio import check_output  # noqa: E402
-from webvision.data import transform as tr  # noqa: E402
-from webvision.model.resnet import BOTTLENECK_DEPTHS, CARDINALITY, DEPTHS as BLOCKS, TORCHVISION_ARCHS as ARCHS  # noqa: E402
-from webvision.model.resnet import ResNetModel  # noqa: E402
+from webvision.core.errors import InputError
+from webvision.core.fileio import check_output
+from webvision.data import transform as tr
+from webvision.model.archs import BOTTLENECK_DEPTHS, CARDINALITY, DEPTHS as BLOCKS, TORCHVISION_ARCHS as ARCHS
 
 
 class ConversionError(ValueError):
@@ -200,8 +194,12 @@ def convert(state_dict, depth, path='state dict'):
 
 def model_shapes(depth, mode, group_width, num_classes):
     """Variable name -> shape of our model, from its graph (nothing is allocated)."""
+    from webvision.core.process import configure_tensorflow
+    configure_tensorflow()      # TensorFlow loads here, not for --help or a bad INPUT
     import tensorflow as tf
     from tensorpack.tfutils.tower import TowerContext
+    from webvision.model.resnet import ResNetModel
+    from webvision.weights.checkpoints import model_variables
 
     with tf.Graph().as_default(), TowerContext('', is_training=False):
         model = ResNetModel(depth, mode, num_classes=num_classes, group_width=group_width, data_format='NHWC')
@@ -250,6 +248,7 @@ def main(argv=None):
         depth, mode, group_width = ARCHS[arch]
         weights = convert(state_dict, depth, args.input)   # the loaded dict is consumed
         check_shapes(weights, model_shapes(depth, mode, group_width, len(weights['linear/b'])), args.input)
+        from webvision.weights.checkpoints import write_npz
         write_npz(args.output, dict(weights, **tr.npz_entry(transform)))
     except (ConversionError, InputError, OSError) as e:
         print('error: {}'.format(e), file=sys.stderr)

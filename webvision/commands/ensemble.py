@@ -10,18 +10,16 @@ blocks of rows, so that memory stays at about a block per matrix however large t
 """
 import argparse
 import math
-import os
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from webvision.core.cli import positive_int, report  # noqa: E402
-from webvision.core.errors import InputError  # noqa: E402
-from webvision.core.fileio import check_output  # noqa: E402
-from webvision.data.lists import read_list  # noqa: E402
-from webvision.results.predictions import write_predictions  # noqa: E402
-from webvision.results.probs import ProbsFile, check_classes, check_same_list, sidecar_path, top_k, weighted_mean_blocks  # noqa: E402
+from webvision.core.cli import positive_int, report
+from webvision.core.errors import InputError
+from webvision.core.fileio import check_output
+from webvision.data.lists import read_list
+from webvision.results.predictions import write_predictions
+from webvision.results.probs import ProbsFile, check_classes, check_same_list, sidecar_path, top_k, weighted_mean_blocks
 
 
 def get_args_parser():

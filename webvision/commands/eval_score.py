@@ -13,17 +13,15 @@ synset_words.txt beside the list unless --synsets / --names say otherwise.
 import argparse
 import csv
 import io
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from webvision.core.cli import positive_int  # noqa: E402
-from webvision.core.constants import ERROR_NAMES  # noqa: E402
-from webvision.core.errors import InputError  # noqa: E402
-from webvision.core.fileio import check_output, write_atomic  # noqa: E402
-from webvision.data.lists import class_meta_paths  # noqa: E402
-from webvision.core.memory import no_gc_for_this_process  # noqa: E402
-from webvision.results.scoring import score  # noqa: E402,F401  (tests call eval_score.score)
+from webvision.core.cli import positive_int
+from webvision.core.constants import ERROR_NAMES
+from webvision.core.errors import InputError
+from webvision.core.fileio import check_output, write_atomic
+from webvision.data.lists import class_meta_paths
+from webvision.core.memory import no_gc_for_this_process
+from webvision.results.scoring import score  # noqa: F401  (tests call eval_score.score)
 
 
 def get_args_parser():

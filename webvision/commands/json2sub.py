@@ -17,13 +17,12 @@ import os
 import sys
 import zipfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from webvision.core.cli import positive_int  # noqa: E402
-from webvision.core.errors import InputError  # noqa: E402
-from webvision.core.fileio import check_outputs, write_atomic  # noqa: E402
-from webvision.data.lists import class_meta, class_meta_paths, read_list  # noqa: E402
-from webvision.core.memory import no_gc_for_this_process  # noqa: E402
-from webvision.results.predictions import align, read_predictions, topk_array  # noqa: E402
+from webvision.core.cli import positive_int
+from webvision.core.errors import InputError
+from webvision.core.fileio import check_outputs, write_atomic
+from webvision.data.lists import class_meta, class_meta_paths, read_list
+from webvision.core.memory import no_gc_for_this_process
+from webvision.results.predictions import align, read_predictions, topk_array
 
 
 def get_args_parser():

@@ -3,11 +3,9 @@
 a complete build. imagenet-resnet.py builds it on first use without --data; this is for building
 it elsewhere or ahead of time."""
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from webvision.data.demo import DEFAULT_ROOT, build_demo  # noqa: E402
+from webvision.data.demo import DEFAULT_ROOT, build_demo
 
 
 def main(argv=None):

@@ -4,8 +4,8 @@ record is [encoded image bytes, label, index]), so that training reads one file 
 instead of 16 M small ones: for slow disks, network file systems and clusters. Train with
 ``imagenet-resnet.py --format lmdb``; the same images and labels come out as from the files.
 
-    utils/pack_lmdb.py --root ROOT --split train [--source google]   -> ROOT/lmdb/train_google.lmdb
-    utils/pack_lmdb.py --root ROOT --split val                       -> ROOT/lmdb/val.lmdb
+    webvision-pack-lmdb --root ROOT --split train [--source google]   -> ROOT/lmdb/train_google.lmdb
+    webvision-pack-lmdb --root ROOT --split val                       -> ROOT/lmdb/val.lmdb
 
 The file is written beside its destination and renamed when complete; an existing one is kept
 (delete it to repack). Unreadable images are stored empty and counted, so every listed image keeps
@@ -15,11 +15,9 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from webvision.core.constants import SOURCES, SPLITS  # noqa: E402
-from webvision.core.errors import InputError  # noqa: E402
-from webvision.core.fileio import check_output  # noqa: E402
-from webvision.dataflow.dataset import WebVisionMeta, lmdb_path, write_lmdb  # noqa: E402
+from webvision.core.constants import SOURCES, SPLITS
+from webvision.core.errors import InputError
+from webvision.core.fileio import check_output
 
 
 def main(argv=None):
@@ -29,6 +27,7 @@ def main(argv=None):
     p.add_argument('--source', default='all', choices=SOURCES, help='train only: which crawl\'s list')
     p.add_argument('--out', help='default: ROOT/lmdb/<list name>.lmdb')
     args = p.parse_args(argv)
+    from webvision.dataflow.dataset import WebVisionMeta, lmdb_path, write_lmdb   # tensorpack: after --help
     try:
         out = args.out or lmdb_path(args.root, args.split, args.source)
         if os.path.isdir(os.path.dirname(os.path.abspath(out))):       # else write_lmdb makes it

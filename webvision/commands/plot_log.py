@@ -8,11 +8,10 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from webvision.core.errors import InputError  # noqa: E402
-from webvision.core.fileio import atomic_path, check_output  # noqa: E402
-from webvision.report.plots import close, curves_figure  # noqa: E402
-from webvision.results.stats import read_stats, stats_path  # noqa: E402
+from webvision.core.errors import InputError
+from webvision.core.fileio import atomic_path, check_output
+from webvision.report.plots import close, curves_figure
+from webvision.results.stats import read_stats, stats_path
 
 
 def plot(stats, out, title):

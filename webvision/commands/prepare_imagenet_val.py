@@ -20,13 +20,12 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from webvision.core.cli import report as report_error  # noqa: E402
-from webvision.core.errors import InputError  # noqa: E402
-from webvision.core.fileio import check_folder_output, check_input, open_input, read_lines, write_atomic  # noqa: E402
-from webvision.data.layouts import write_dataset_json  # noqa: E402
-from webvision.data.listscan import is_safe_name  # noqa: E402
-from webvision.data.lists import read_synsets, short, write_list  # noqa: E402
+from webvision.core.cli import report as report_error
+from webvision.core.errors import InputError
+from webvision.core.fileio import check_folder_output, check_input, open_input, read_lines, write_atomic
+from webvision.data.layouts import write_dataset_json
+from webvision.data.listscan import is_safe_name
+from webvision.data.lists import read_synsets, short, write_list
 
 WNID = re.compile(r'^n\d{8}$')
 IMAGE_EXTENSIONS = ('.jpeg', '.jpg', '.png')

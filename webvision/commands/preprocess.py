@@ -35,13 +35,12 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from webvision.core.cli import positive_int, report as report_error  # noqa: E402
-from webvision.core.errors import InputError  # noqa: E402
-from webvision.core.fileio import atomic_path, check_folder_output, read_lines  # noqa: E402
-from webvision.data.layouts import LAYOUTS, TRAIN_LISTS, VERSIONS, detect_version, parse_subset, write_dataset_json  # noqa: E402
-from webvision.data.listscan import Lookups, iter_blocks, parse_block, progress_bar, unsafe  # noqa: E402
-from webvision.data.lists import write_synsets  # noqa: E402
+from webvision.core.cli import positive_int, report as report_error
+from webvision.core.errors import InputError
+from webvision.core.fileio import atomic_path, check_folder_output, read_lines
+from webvision.data.layouts import LAYOUTS, TRAIN_LISTS, VERSIONS, detect_version, parse_subset, write_dataset_json
+from webvision.data.listscan import Lookups, iter_blocks, parse_block, progress_bar, unsafe
+from webvision.data.lists import write_synsets
 
 
 class PrepareError(InputError):

@@ -21,15 +21,14 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from webvision.report import plots, report  # noqa: E402
-from webvision.core.cli import positive_float, positive_int  # noqa: E402
-from webvision.core.errors import InputError  # noqa: E402
-from webvision.core.fileio import check_output, write_atomic  # noqa: E402
-from webvision.data.lists import class_meta_paths, read_list  # noqa: E402
-from webvision.results.probs import ProbsFile, check_same_list  # noqa: E402
-from webvision.results.scoring import scored  # noqa: E402
-from webvision.results.stats import read_stats  # noqa: E402
+from webvision.report import plots, report
+from webvision.core.cli import positive_float, positive_int
+from webvision.core.errors import InputError
+from webvision.core.fileio import check_output, write_atomic
+from webvision.data.lists import class_meta_paths, read_list
+from webvision.results.probs import ProbsFile, check_same_list
+from webvision.results.scoring import scored
+from webvision.results.stats import read_stats
 
 
 def get_args_parser():

@@ -18,13 +18,12 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from webvision.core.cli import positive_int, report  # noqa: E402
-from webvision.core.errors import InputError  # noqa: E402
-from webvision.core.fileio import check_outputs, write_atomic  # noqa: E402
-from webvision.data.lists import class_meta, read_list, write_list  # noqa: E402
-from webvision.results.noisy_labels import BY, noise_report, split  # noqa: E402
-from webvision.results.sample_loss import read_losses  # noqa: E402
+from webvision.core.cli import positive_int, report
+from webvision.core.errors import InputError
+from webvision.core.fileio import check_outputs, write_atomic
+from webvision.data.lists import class_meta, read_list, write_list
+from webvision.results.noisy_labels import BY, noise_report, split
+from webvision.results.sample_loss import read_losses
 
 
 def get_args_parser():
