@@ -15,8 +15,16 @@ DRIVER = os.path.join(ROOT, 'imagenet-resnet.py')
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'e2e: runs a program in a fresh process (the driver, a script, a worker); '
-                            'make test runs these too, make test-fast leaves them out')
-    config.addinivalue_line('markers', 'slow: an in-process test that takes long (deep graphs); make test-fast leaves it out')
+                            'set on everything under tests/e2e/. make test runs these too, make test-fast leaves them out')
+    config.addinivalue_line('markers', 'slow: a unit test that takes long (deep graphs); make test-fast leaves it out')
+
+
+def pytest_collection_modifyitems(items):
+    """The e2e marker is the folder's: tests/e2e/ holds the tests whose point is a fresh process."""
+    e2e = os.path.join(ROOT, 'tests', 'e2e') + os.sep
+    for item in items:
+        if str(item.path).startswith(e2e):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope='session')

@@ -15,7 +15,6 @@ import pytest
 from conftest import ROOT, run_driver
 from webvision.weights.checkpoints import read_weights
 
-pytestmark = pytest.mark.e2e      # each test runs programs in fresh processes
 
 HELPER = os.path.join(ROOT, 'tests', 'helpers', 'dist_worker.py')
 

@@ -15,7 +15,6 @@ import pytest
 
 from conftest import ROOT
 
-pytestmark = pytest.mark.e2e      # each test runs programs in fresh processes
 
 SCRIPT = os.path.join(ROOT, 'utils', 'download.sh')
 

@@ -16,7 +16,6 @@ from helpers.driver import SMALL, kill_after_checkpoint, loaders_of, start_train
 from webvision.weights.checkpoints import latest_checkpoint, read_weights
 from webvision.train.schedule import learning_rate_at
 
-pytestmark = pytest.mark.e2e      # each test runs programs in fresh processes
 
 def read_list(path):
     with open(path) as f:

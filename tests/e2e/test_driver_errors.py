@@ -15,7 +15,6 @@ from webvision.weights.checkpoints import read_weights
 from helpers.images import png_claiming
 from helpers.driver import SMALL, loaders_of, start_training
 
-pytestmark = pytest.mark.e2e      # each test runs programs in fresh processes
 
 
 @pytest.fixture(scope='module')

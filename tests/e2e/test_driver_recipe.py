@@ -16,7 +16,6 @@ from helpers.driver import SMALL, kill_after_checkpoint
 from webvision.weights.checkpoints import latest_checkpoint, read_weights
 from webvision.train.schedule import learning_rate_at
 
-pytestmark = pytest.mark.e2e
 RECIPE = ['--mixup', '0.2', '--cutmix', '1.0', '--mix-off-epoch', '2', '--label-smoothing', '0.1', '--loss', 'gce',
           '--ema', '0.99', '--sample-loss', '--lr-schedule', 'cosine']
 

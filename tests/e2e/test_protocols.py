@@ -14,7 +14,6 @@ from conftest import ROOT, run_driver
 from helpers.driver import SMALL
 from helpers.trees import FLICKR, GOOGLE, TEST, VAL, make_imagenet_val, make_tree, synsets_of
 
-pytestmark = pytest.mark.e2e      # each test runs the scripts in fresh processes
 
 UTILS = os.path.join(ROOT, 'utils')
 

@@ -43,3 +43,12 @@ def jpeg_claiming(width, height):
     sof = data.index(b'\xff\xc0')
     data[sof + 5:sof + 9] = struct.pack('>HH', height, width)
     return bytes(data)
+
+
+def jpeg_bytes(rgb, quality=92):
+    """An RGB array as JPEG bytes, written by Pillow (as a photo from the web would be)."""
+    import io
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, 'JPEG', quality=quality)
+    return buf.getvalue()

@@ -1,10 +1,5 @@
 """Predictions, lists and runs of the scoring tools, for their tests."""
-import os
-import subprocess
-import sys
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPTS = os.path.join(ROOT, 'utils')
+from helpers.programs import run_program
 
 
 def write(path, text):
@@ -35,13 +30,11 @@ def reference_scores(top5, labels, num_classes):
 
 
 def run_json2sub(pred, test_list, out, *extra):
-    return subprocess.run([sys.executable, os.path.join(SCRIPTS, 'json2sub.py'), '--predictions', pred,
-                           '--test-list', test_list, '--out', out] + list(extra), capture_output=True, text=True)
+    return run_program('json2sub', '--predictions', pred, '--test-list', test_list, '--out', out, *extra)
 
 
 def run_eval_score(*args):
-    return subprocess.run([sys.executable, os.path.join(SCRIPTS, 'eval_score.py')] + [str(a) for a in args],
-                          capture_output=True, text=True)
+    return run_program('eval_score', *args)
 
 
 GOOD = [('x1.jpg', [0, 1, 2, 3, 4]), ('x2.jpg', [1, 2, 3, 4, 5]), ('x3.jpg', [7, 6, 5, 4, 3])]

@@ -212,7 +212,16 @@ def test_no_function_is_longer_than_the_limit():
     assert not long, long
 
 
-def test_tests_folder_holds_test_modules_only():
-    """Helper programs live in tests/helpers/; every other file in tests/ is a test module or conftest."""
-    names = {os.path.basename(p) for p in glob.glob(os.path.join(ROOT, 'tests', '*.py'))}
-    assert {n for n in names if not n.startswith('test_')} == {'conftest.py'}
+def test_tests_sit_beside_the_subpackages_they_test():
+    """tests/unit/<subpackage>/ for each subpackage (and tests/unit/ for the whole tree), tests/e2e/ for
+    fresh processes, tests/helpers/ for what they share; test modules only, with unique names."""
+    tests = os.path.join(ROOT, 'tests')
+    assert {os.path.basename(p) for p in glob.glob(os.path.join(tests, '*.py'))} == {'conftest.py'}
+    assert sorted(os.listdir(os.path.join(tests, 'unit'))) == sorted(
+        [s for s in webvision.LAYERS if s != 'eval'] + ['test_architecture.py', 'test_docs.py'] +
+        [n for n in os.listdir(os.path.join(tests, 'unit')) if n == '__pycache__'])
+    modules = [p for p in glob.glob(os.path.join(tests, '*', '**', '*.py'), recursive=True) if '/helpers/' not in p]
+    assert all(os.path.basename(p).startswith('test_') for p in modules), modules
+    names = [os.path.basename(p) for p in modules]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    assert glob.glob(os.path.join(tests, 'e2e', 'test_*.py'))

@@ -1,66 +1,16 @@
-"""utils/report.py and webvision/report/report.py: the numbers on the page, its bounds and escaping, and the page
-in a real browser (headless Chromium, installed where it can be, else the test says why it skips)."""
-import json
+"""webvision-report (utils/report.py) and webvision/report/report.py, in-process: the numbers on the page,
+its bounds and escaping (the page in a real browser is tests/e2e/test_report_browser.py)."""
 import os
-import re
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
-from helpers.images import encode, photo
+from helpers.programs import run_program
+from helpers.reports import make_root, make_run, page_data, predict
 from webvision.report import report
-from webvision.results.predictions import write_predictions
-from webvision.results.sample_loss import epoch_path, write_losses
-
-REPORT = os.path.join(ROOT, 'utils', 'report.py')
-
-
-def make_root(tmp_path, num_classes=6, per_class=5, hostile_name=False):
-    """A root of real photo crops: val images per class, a train list of uneven classes."""
-    root = tmp_path / 'root'
-    for d in ('meta', 'val'):
-        (root / d).mkdir(parents=True)
-    synsets = ['n{:08d}'.format(c) for c in range(num_classes)]
-    (root / 'meta' / 'synsets.txt').write_text('\n'.join(synsets) + '\n')
-    words = ['{} thing {}'.format(s, c) for c, s in enumerate(synsets)]
-    if hostile_name:
-        words[1] = '{} <script>document.body.dataset.errors="injected"</script></script>'.format(synsets[1])
-    (root / 'meta' / 'synset_words.txt').write_text('\n'.join(words) + '\n')
-    val = []
-    for c in range(num_classes):
-        for i in range(per_class):
-            name = 'v{}_{}.jpg'.format(c, i)
-            (root / 'val' / name).write_bytes(encode(photo(c + i, (60, 90))))
-            val.append('{} {}'.format(name, c))
-    (root / 'meta' / 'val.txt').write_text('\n'.join(val) + '\n')
-    train = ['t{}_{}.jpg {}'.format(c, i, c) for c in range(num_classes) for i in range(3 + 4 * c)]
-    (root / 'meta' / 'train.txt').write_text('\n'.join(train) + '\n')
-    return root, [v.split()[0] for v in val], np.array([int(v.split()[1]) for v in val])
-
-
-def predict(names, labels, num_classes, tmp_path, seed=0):
-    """Predictions right for 60 % of the images, else the next class first."""
-    rng = np.random.RandomState(seed)
-    top1 = np.where(rng.rand(len(labels)) < 0.6, labels, (labels + 1) % num_classes)
-    top5 = np.stack([(top1 + k) % num_classes for k in (0, -1, 1, 2, 3)], axis=1)     # the label in the top 5
-    prob = np.tile([0.5, 0.2, 0.1, 0.1, 0.1], (len(labels), 1))
-    path = str(tmp_path / 'pred.json')
-    write_predictions(path, names, labels, top5, prob)
-    return path, top1
-
 
 def run_report(*args):
-    return subprocess.run([sys.executable, REPORT] + [str(a) for a in args], capture_output=True, text=True)
-
-
-def page_data(html):
-    """The class table's rows, as the page's script reads them."""
-    data = re.search(r'<script type="application/json" id="classes">(.*?)</script>', html, re.S).group(1)
-    return json.loads(data)
+    return run_program('report', *args)
 
 
 def test_the_table_has_one_row_per_class_with_the_scorers_numbers(tmp_path):
@@ -125,24 +75,6 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     assert not (tmp_path / 'r.html').exists()
 
 
-def make_run(tmp_path, train_count):
-    """A run folder as the driver leaves it: stats.json, log.log, a checkpoint, sample-loss files."""
-    run = tmp_path / 'run'
-    run.mkdir()
-    stats = [{'epoch_num': e, 'train-error-top1': 0.9 - 0.1 * e, 'val-error-top1': 0.8 - 0.1 * e,
-              'learning_rate': 0.1} for e in range(1, 4)]
-    (run / 'stats.json').write_text(json.dumps(stats))
-    (run / 'log.log').write_text('[1127 17:51:44 @logger.py:92] Argv: imagenet-resnet.py -d 18 --sample-loss\n'
-                                 '[1127 18:51:44 @logger.py:92] Argv: imagenet-resnet.py -d 18 --sample-loss --lr <b>\n')
-    (run / 'model-40.index').write_bytes(b'')
-    (run / 'model-120.index').write_bytes(b'')
-    rng = np.random.RandomState(0)
-    write_losses(epoch_path(str(run), 2), rng.rand(train_count))
-    write_losses(epoch_path(str(run), 3), np.concatenate([rng.rand(train_count // 2) * 0.1,
-                                                          3 + rng.rand(train_count - train_count // 2)]))
-    return run
-
-
 def test_with_a_run_the_page_has_its_curves_command_checkpoint_and_noise(tmp_path):
     root, names, labels = make_root(tmp_path)
     pred, _ = predict(names, labels, 6, tmp_path)
@@ -163,46 +95,6 @@ def test_with_a_run_the_page_has_its_curves_command_checkpoint_and_noise(tmp_pat
     noise = [r[7] for r in page_data(html)]
     # epoch 3: the first half of the list (classes 0..3) low losses, the rest high: noisy
     assert noise[0] == 0.0 and noise[5] == 1.0 and all(0 <= n <= 1 for n in noise)
-
-
-def chromium():
-    """The chromium binary, installed with apt-get where possible; pytest.skip saying why not."""
-    found = shutil.which('chromium') or shutil.which('chromium-browser')
-    if found:
-        return found
-    if not shutil.which('apt-get') or os.geteuid() != 0:
-        pytest.skip('headless Chromium is not installed and cannot be (needs apt-get as root): '
-                    'apt-get install chromium to run this test')
-    for cmd in (['apt-get', 'update', '-qq'], ['apt-get', 'install', '-y', '-qq', 'chromium']):
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900,
-                              env=dict(os.environ, DEBIAN_FRONTEND='noninteractive'))
-        if proc.returncode != 0:
-            pytest.skip('could not install chromium ({}): {}'.format(' '.join(cmd), proc.stderr[-300:]))
-    return shutil.which('chromium')
-
-
-@pytest.mark.e2e       # a browser in fresh processes, perhaps installed first
-def test_the_page_renders_in_a_real_browser_without_script_errors(tmp_path):
-    browser = chromium()
-    root, names, labels = make_root(tmp_path)
-    pred, _ = predict(names, labels, 6, tmp_path)
-    run = make_run(tmp_path, sum(3 + 4 * c for c in range(6)))
-    out, shot = tmp_path / 'report.html', tmp_path / 'report.png'
-    assert run_report('--predictions', pred, '--labels', root / 'meta' / 'val.txt', '--logdir', run,
-                      '--out', out).returncode == 0
-    flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--enable-logging=stderr',
-             '--v=0', '--host-resolver-rules=MAP * ~NOTFOUND', '--virtual-time-budget=5000']
-    dom = subprocess.run([browser] + flags + ['--dump-dom', out.as_uri()], capture_output=True, text=True, timeout=120)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    assert re.search(r'<body[^>]* data-ready="6"', dom.stdout), dom.stdout[:500]         # the script ran
-    assert 'data-errors' not in dom.stdout
-    tbody = re.search(r'<table id="table">.*?<tbody>(.*?)</tbody>', dom.stdout, re.S).group(1)   # the script's rows
-    assert tbody.count('<tr class="cls">') == 6 and 'n00000005' in tbody
-    console = [line for line in dom.stderr.splitlines() if 'CONSOLE' in line or 'Uncaught' in line]
-    assert not console, console
-    subprocess.run([browser] + flags + ['--window-size=1280,2400', '--screenshot={}'.format(shot), out.as_uri()],
-                   capture_output=True, timeout=120)
-    assert shot.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and shot.stat().st_size > 20000
 
 
 def test_probabilities_give_a_calibration_panel_with_its_error(tmp_path):

@@ -1,15 +1,12 @@
-"""utils/eval_score.py: the challenge scorer, against an independent implementation."""
+"""webvision-score (utils/eval_score.py): the challenge scorer, against an independent implementation."""
 import csv
 import json
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from helpers.scoring import SCRIPTS, records, reference_scores, run_eval_score, run_json2sub, write
+from helpers.scoring import records, reference_scores, run_eval_score, run_json2sub, write
 from webvision.core.errors import InputError
 from webvision.results.predictions import read_predictions
 from webvision.commands import eval_score
@@ -33,7 +30,6 @@ def test_scores_agree_with_an_independent_implementation(meta_dir, tmp_path):
         assert errors[k] == pytest.approx(expected[k], abs=1e-12), k
 
 
-@pytest.mark.e2e
 def test_hand_computed_case_with_an_empty_class_ties_and_per_class_csv(meta_dir, tmp_path):
     # class 0: 2 images (1 top-1 miss, 0 top-5 misses); class 1: 1 image (missed entirely);
     # class 2: 1 image right; classes 3-7: no images.
@@ -43,9 +39,8 @@ def test_hand_computed_case_with_an_empty_class_ties_and_per_class_csv(meta_dir,
     recs[1]['prob'] = [0.3, 0.3, 0.2, 0.1, 0.1]        # a tie: the file's order decides, 5 is top-1
     pred = write(tmp_path / 'p.json', json.dumps(recs))
     out_csv = str(tmp_path / 'pc.csv')
-    proc = subprocess.run([sys.executable, os.path.join(SCRIPTS, 'eval_score.py'), '--predictions', pred,
-                           '--labels', str(meta_dir / 'val.txt'), '--per-class', out_csv],
-                          capture_output=True, text=True, check=True)
+    proc = run_eval_score('--predictions', pred, '--labels', meta_dir / 'val.txt', '--per-class', out_csv)
+    assert proc.returncode == 0, proc.stderr
     assert 'Top1 Error: 0.5000' in proc.stdout                         # b and c
     assert 'Top5 Error: 0.2500' in proc.stdout                         # c
     assert 'Balanced Top1 Error: 0.5000' in proc.stdout                # (1/2 + 1 + 0) / 3
@@ -73,7 +68,6 @@ def test_scorer_refuses_a_label_outside_the_classes(meta_dir, tmp_path):
         eval_score.score(pred, str(meta_dir / 'val.txt'))
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize('listed,message', [
     ('', r'val.txt: no images listed'),
     ('a.jpg 0\nb.jpg -3\n', r'val.txt:2: label -3 is outside'),
@@ -87,7 +81,6 @@ def test_eval_score_refuses_bad_lists_without_a_traceback(meta_dir, tmp_path, li
     assert 'Traceback' not in proc.stderr
 
 
-@pytest.mark.e2e
 def test_eval_score_without_synsets_needs_the_class_count(tmp_path):
     lst = write(tmp_path / 'val.txt', 'a.jpg 0\nb.jpg 1\n')
     # predicted ids up to 6 are valid in a 7-class problem whose list only has labels 0 and 1
@@ -101,7 +94,6 @@ def test_eval_score_without_synsets_needs_the_class_count(tmp_path):
     assert proc.returncode == 2 and "expected a positive whole number, got 'x'" in proc.stderr
 
 
-@pytest.mark.e2e
 def test_outputs_in_missing_folders_are_refused_before_the_work(meta_dir, tmp_path, test_list):
     write(meta_dir / 'val.txt', 'a.jpg 0\n')
     pred = write(tmp_path / 'p.json', json.dumps(records(['a.jpg'], [[0, 1, 2, 3, 4]])))

@@ -9,7 +9,6 @@ import pytest
 from helpers.scoring import GOOD, records, run_json2sub, write
 
 
-@pytest.mark.e2e
 def test_json2sub_writes_the_list_order_and_a_zip(test_list, tmp_path):
     pred = write(tmp_path / 'p.json', json.dumps(records(['x3.jpg', 'x1.jpg', 'x2.jpg'],
                                                          [[7, 6, 5, 4, 3], [0, 1, 2, 3, 4], [1, 2, 3, 4, 5]])))
@@ -22,7 +21,6 @@ def test_json2sub_writes_the_list_order_and_a_zip(test_list, tmp_path):
         assert z.namelist() == ['predictions.txt'] and z.read('predictions.txt').decode() == expected
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize('rows,message', [
     (GOOD[:2], r'has 2 predictions but .*test.txt lists 3 images'),
     (GOOD[:2] + [('x9.jpg', [0, 1, 2, 3, 4])], r"row 3: image 'x9.jpg' is not in"),
@@ -45,7 +43,6 @@ def test_json2sub_refuses_and_writes_nothing(test_list, tmp_path, rows, message)
     assert sorted(os.listdir(str(tmp_path))) == ['meta', 'p.json', 'predictions.txt']   # no temp files
 
 
-@pytest.mark.e2e
 def test_json2sub_needs_the_class_count(tmp_path):
     lst = write(tmp_path / 'test.txt', 'x1.jpg\n')
     pred = write(tmp_path / 'p.json', json.dumps([{'file': 'x1.jpg', 'top5': [0, 1, 2, 3, 4]}]))
@@ -55,7 +52,6 @@ def test_json2sub_needs_the_class_count(tmp_path):
     assert open(str(tmp_path / 'o.txt')).read() == 'x1.jpg 0 1 2 3 4\n'
 
 
-@pytest.mark.e2e
 def test_json2sub_refuses_booleans_and_a_zip_named_like_its_text(test_list, tmp_path):
     rows = [{'file': n, 'top5': t} for n, t in GOOD]
     rows[1]['top5'] = [True, 2, 3, 4, 5]                  # numpy would read it as class 1
@@ -69,7 +65,6 @@ def test_json2sub_refuses_booleans_and_a_zip_named_like_its_text(test_list, tmp_
     assert open(str(tmp_path / 'sub.zip')).read() == 'keep'
 
 
-@pytest.mark.e2e
 def test_json2sub_drops_a_byte_order_mark_from_the_test_list(tmp_path, meta_dir):
     lst = meta_dir / 'test.txt'
     lst.write_bytes('\ufeffx1.jpg\r\nx2.jpg\r\n'.encode())

@@ -10,7 +10,6 @@ from webvision.core.errors import InputError
 from webvision.results.noisy_labels import noise_report, split
 from webvision.results.sample_loss import epoch_path, read_losses, write_losses
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from webvision.commands import split_noisy
 
 

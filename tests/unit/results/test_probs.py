@@ -2,8 +2,6 @@
 and their weighted mean as predictions."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,8 +10,6 @@ from webvision.core.errors import InputError
 from webvision.results.predictions import read_predictions
 from webvision.results.probs import ProbsFile, probs_writer, sidecar_path
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENSEMBLE = os.path.join(ROOT, 'utils', 'ensemble.py')
 from webvision.commands import ensemble
 
 
@@ -124,29 +120,6 @@ def test_ensemble_refuses_other_lists_shapes_and_weights(tmp_path, capsys):
     os.remove(sidecar_path(b))         # without its .json only the shape can be checked
     assert ensemble.main(['--probs', a, b, '--list', list_path, '--out', out]) == 0
     assert len(json.load(open(out))) == 20
-
-
-@pytest.mark.e2e
-def test_ensemble_memory_stays_at_a_block_per_matrix(tmp_path):
-    """Four 200 MB matrices (float16, 20,000 x 5,000): the process stays far below their size."""
-    list_path, names = write_list(tmp_path, 20000, labels=False)
-    rng = np.random.RandomState(0)
-    for s in range(4):
-        with probs_writer(str(tmp_path / '{}.npy'.format(s)), names, 5000) as out:
-            for start in range(0, 20000, 2000):
-                block = rng.uniform(0, 1, (2000, 5000))
-                out[start:start + 2000] = (block / block.sum(axis=1, keepdims=True)).astype(np.float16)
-    # VmHWM: the peak of this process image (ru_maxrss would carry the forking test process's over exec)
-    code = ('import runpy, sys; sys.argv = sys.argv[1:]; '
-            'exec("try:\\n runpy.run_path(sys.argv[0], run_name=\'__main__\')\\nexcept SystemExit: pass"); '
-            'print(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM")))')
-    proc = subprocess.run([sys.executable, '-c', code, ENSEMBLE, '--probs'] +
-                          [str(tmp_path / '{}.npy'.format(s)) for s in range(4)] +
-                          ['--list', list_path, '--out', str(tmp_path / 'o.json'), '--block', '1024'],
-                          capture_output=True, text=True, check=True)
-    peak_mb = int(proc.stdout.strip().splitlines()[-1]) / 1024.
-    assert peak_mb < 400, peak_mb       # the matrices are 800 MB; a block of 1,024 rows is 20 MB each
-    assert len(json.load(open(tmp_path / 'o.json'))) == 20000
 
 
 def test_top_k_is_a_stable_sort_of_each_row():

@@ -1,0 +1,57 @@
+"""Weights converted by webvision-convert, then used by the driver's --predict and --eval in their own
+processes: the torch model's probabilities on a real photo, through the recorded transform."""
+import re
+
+import numpy as np
+import torch
+
+from conftest import run_driver
+from helpers import torchvision_ref as ref
+from helpers.images import jpeg_bytes
+from helpers.programs import run_program
+from webvision.data.lists import IMAGENET_SYNSET_WORDS
+from webvision.weights import torch_resnet
+
+
+def test_safetensors_to_predict_gives_the_torch_models_probabilities_on_a_real_photo(tmp_path):
+    """The whole path: the torch model's state dict as safetensors, converted without --arch, then
+    --predict and --eval with their default transform (the recorded torchvision one) on a real photo."""
+    from safetensors.torch import save_file
+    from skimage import data
+    photos = [jpeg_bytes(getattr(data, n)()) for n in ('astronaut', 'coffee', 'rocket', 'hubble_deep_field', 'colorwheel')]
+    model = torch_resnet.calibrate(torch_resnet.randomize(torch_resnet.build('resnet18'), seed=3),
+                                   torch.from_numpy(np.stack([ref.eval_transform(p) for p in photos])))
+    st, npz = tmp_path / 'resnet18.safetensors', str(tmp_path / 'm.npz')
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(st))
+    proc = run_program('convert_torch', st, npz)
+    assert proc.returncode == 0 and '(resnet18, found from its shapes' in proc.stdout, proc.stderr
+    root = tmp_path / 'root'
+    for d in ('meta', 'val'):
+        (root / d).mkdir(parents=True)
+    image = root / 'val' / 'cat.jpg'
+    image.write_bytes(jpeg_bytes(data.chelsea()))                        # 300 x 451: resized, then cropped
+    with torch.no_grad():
+        x = torch.from_numpy(ref.eval_transform(image.read_bytes()))[None]
+        expected = torch.softmax(model(x).double(), 1)[0].numpy()
+    with open(IMAGENET_SYNSET_WORDS) as f:
+        names = [line.strip() for line in f]
+
+    out = run_driver('-d', '18', '--load', npz, '--predict', image, '--topk', 3).stdout.strip().splitlines()
+    assert out[0] == str(image) and len(out) == 4
+    best = np.argsort(-expected)[:3]
+    for line, c in zip(out[1:], best):
+        assert re.match(r"^\d\.\d\d - 'n\d{8} .+'$", line), line
+        prob, name = line.split(' - ', 1)
+        assert name == repr(names[c]) and abs(float(prob) - expected[c]) <= 0.005 + 1e-3
+
+    (root / 'meta' / 'synsets.txt').write_text(''.join(n.split()[0] + '\n' for n in names))
+    (root / 'meta' / 'val.txt').write_text('cat.jpg {}\n'.format(best[0]))
+    probs = str(tmp_path / 'probs.npy')
+    run_driver('-d', '18', '--data', root, '--eval', '--load', npz, '--save-probs', probs,
+               '--predictions', tmp_path / 'p.json', '--workers', 1)
+    got = np.load(probs, allow_pickle=False)[0].astype(np.float64)
+    assert np.abs(got - expected).max() <= 1e-3
+    # the toolkit's own crop is another image, hence other probabilities: why the record matters
+    run_driver('-d', '18', '--data', root, '--eval', '--load', npz, '--save-probs', probs, '--eval-transform',
+               'toolkit', '--predictions', tmp_path / 'p.json', '--workers', 1)
+    assert np.abs(np.load(probs, allow_pickle=False)[0] - expected).max() > 1e-2
