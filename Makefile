@@ -1,6 +1,6 @@
 # make demo   set up .venv, train + evaluate a small ResNet on the embedded demo set, write its report
 # make test   set up .venv and run the test suite (all of it: what CI runs)
-# make test-fast  the in-process unit tests only (no fresh processes, no deep graphs), about 2.5 minutes
+# make test-fast  tests/unit without the slow ones (no fresh processes, no deep graphs), about a minute
 # make bench  set up .venv, run every benchmark in bench/, write bench/results/bench.{md,json}
 # TF=cpu|gpu  which TensorFlow build (default: gpu where nvidia-smi exists, else cpu)
 PYTHON ?= python3
@@ -42,11 +42,12 @@ demo: venv
 	$(PY) utils/report.py --predictions $(DEMO_RUN)/val-predictions.json --labels data/webvision-demo/meta/val.txt \
 		--logdir $(DEMO_RUN) --out $(DEMO_RUN)/report.html
 
+# Two workers (pytest-xdist): the end-to-end tests wait on their processes half the time.
 test: venv
-	$(PY) -m pytest -q --durations=25 tests
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25 tests
 
 test-fast: venv
-	$(PY) -m pytest -q -m "not e2e and not slow" tests
+	$(PY) -m pytest -q -m "not slow" tests/unit
 
 bench: venv
 	$(PY) bench/run_all.py

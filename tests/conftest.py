@@ -20,11 +20,14 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(items):
-    """The e2e marker is the folder's: tests/e2e/ holds the tests whose point is a fresh process."""
+    """The e2e marker is the folder's: tests/e2e/ holds the tests whose point is a fresh process.
+    Those run first, then the slow unit tests, then the rest: on pytest-xdist's two workers
+    (make test) the quick tests fill the end instead of one long test running alone."""
     e2e = os.path.join(ROOT, 'tests', 'e2e') + os.sep
     for item in items:
         if str(item.path).startswith(e2e):
             item.add_marker(pytest.mark.e2e)
+    items.sort(key=lambda item: 0 if item.get_closest_marker('e2e') else 1 if item.get_closest_marker('slow') else 2)
 
 
 @pytest.fixture(scope='session')
@@ -32,6 +35,16 @@ def demo_root(tmp_path_factory):
     """The embedded demo set, built once per test session into a temporary folder."""
     from webvision.data.demo import build_demo
     return build_demo(str(tmp_path_factory.mktemp('data') / 'webvision-demo'), quiet=True)[0]
+
+
+@pytest.fixture(scope='session')
+def trained_run(demo_root, tmp_path_factory):
+    """One tiny trained run (ResNet-18 at 64 px, 3 steps, validated), made once per session (per
+    pytest-xdist worker) for every test that only loads it: its logdir."""
+    from helpers.driver import SMALL
+    logdir = str(tmp_path_factory.mktemp('runs') / 'base')
+    run_driver(*SMALL, '--data', demo_root, '--logdir', logdir, '--epochs', 1, '--steps-per-epoch', 3)
+    return logdir
 
 
 @pytest.fixture(scope='session')

@@ -10,7 +10,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 from conftest import ROOT, run_driver
 from webvision.weights.checkpoints import read_weights

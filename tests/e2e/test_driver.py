@@ -13,6 +13,7 @@ import pytest
 
 from conftest import DRIVER, ROOT, run_driver
 from helpers.driver import SMALL, kill_after_checkpoint, loaders_of, start_training
+from helpers.programs import run_program
 from webvision.weights.checkpoints import latest_checkpoint, read_weights
 from webvision.train.schedule import learning_rate_at
 
@@ -20,13 +21,6 @@ from webvision.train.schedule import learning_rate_at
 def read_list(path):
     with open(path) as f:
         return [line.split() for line in f if line.strip()]
-
-
-@pytest.fixture(scope='module')
-def trained_run(demo_root, tmp_path_factory):
-    logdir = str(tmp_path_factory.mktemp('runs') / 'base')
-    run_driver(*SMALL, '--data', demo_root, '--logdir', logdir, '--epochs', 1, '--steps-per-epoch', 3)
-    return logdir
 
 
 def test_help_documents_every_flag():
@@ -140,8 +134,8 @@ def test_eval_on_a_test_root_writes_unlabelled_predictions_beside_the_checkpoint
     assert all(r['label'] is None for r in records)
     # ... and from there to a CodaLab submission
     sub = os.path.join(trained_run, 'submission.txt')
-    subprocess.run([sys.executable, os.path.join(ROOT, 'utils', 'json2sub.py'), '--predictions', path,
-                    '--test-list', os.path.join(test_root, 'meta', 'val.txt'), '--out', sub], check=True)
+    assert run_program('json2sub', '--predictions', path, '--test-list', os.path.join(test_root, 'meta', 'val.txt'),
+                       '--out', sub).returncode == 0
     lines = [line.split() for line in open(sub)]
     assert [line[0] for line in lines] == [name for name, _ in listed]
     assert all(len(line) == 6 and len({int(c) for c in line[1:]} & set(range(12))) == 5 for line in lines)

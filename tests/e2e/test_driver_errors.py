@@ -17,13 +17,6 @@ from helpers.driver import SMALL, loaders_of, start_training
 
 
 
-@pytest.fixture(scope='module')
-def trained_run(demo_root, tmp_path_factory):
-    logdir = str(tmp_path_factory.mktemp('runs') / 'base')
-    run_driver(*SMALL, '--data', demo_root, '--logdir', logdir, '--epochs', 1, '--steps-per-epoch', 2, '--no-val')
-    return logdir
-
-
 def assert_one_line_error(proc, message):
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]

@@ -4,15 +4,14 @@ against mirrored copies; --train-list from utils/split_noisy.py."""
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_driver
+from conftest import run_driver
 from helpers.driver import SMALL, kill_after_checkpoint
+from helpers.programs import run_program
 from webvision.weights.checkpoints import latest_checkpoint, read_weights
 from webvision.train.schedule import learning_rate_at
 
@@ -32,6 +31,7 @@ def recipe_run(demo_root, tmp_path_factory):
     return logdir, killed_at, kept, out.stdout + out.stderr
 
 
+@pytest.mark.xdist_group('recipe_run')     # one worker makes the run and runs its tests
 def test_recipe_run_resumes_with_its_average_and_step(recipe_run):
     logdir, killed_at, kept, log = recipe_run
     step = int(killed_at.rsplit('-', 1)[1])
@@ -53,6 +53,7 @@ def test_recipe_run_resumes_with_its_average_and_step(recipe_run):
         assert 0 <= s['val-error-top1'] <= 1
 
 
+@pytest.mark.xdist_group('recipe_run')     # one worker makes the run and runs its tests
 def test_sample_losses_have_one_entry_per_training_line(recipe_run, demo_root):
     logdir = recipe_run[0]
     lines = sum(1 for _ in open(os.path.join(demo_root, 'meta', 'train.txt')))
@@ -64,6 +65,7 @@ def test_sample_losses_have_one_entry_per_training_line(recipe_run, demo_root):
     assert not [n for n in os.listdir(os.path.join(logdir, 'sample_loss')) if 'partial' in n]
 
 
+@pytest.mark.xdist_group('recipe_run')     # one worker makes the run and runs its tests
 def test_eval_uses_the_average_and_no_ema_the_weights(recipe_run, demo_root, tmp_path):
     logdir = recipe_run[0]
     last = json.load(open(os.path.join(logdir, 'stats.json')))[-1]
@@ -74,14 +76,14 @@ def test_eval_uses_the_average_and_no_ema_the_weights(recipe_run, demo_root, tmp
         assert top5 == pytest.approx(last[prefix + 'error-top5'], abs=2.5 / 163)     # up to two near-ties
 
 
+@pytest.mark.xdist_group('recipe_run')     # one worker makes the run and runs its tests
 def test_split_noisy_list_trains_with_train_list(recipe_run, demo_root, tmp_path):
     root = str(tmp_path / 'root')
     shutil.copytree(demo_root, root, symlinks=True)
     losses = os.path.join(recipe_run[0], 'sample_loss', 'epoch-{}.npy')
-    subprocess.run([sys.executable, os.path.join(ROOT, 'utils', 'split_noisy.py'), '--losses'] +
-                   [losses.format(e) for e in (1, 2, 3)] + ['--list', os.path.join(root, 'meta', 'train.txt'),
-                                                            '--out', os.path.join(root, 'meta', 'train_clean.txt')],
-                   check=True, capture_output=True)
+    assert run_program('split_noisy', '--losses', *[losses.format(e) for e in (1, 2, 3)], '--list',
+                       os.path.join(root, 'meta', 'train.txt'), '--out',
+                       os.path.join(root, 'meta', 'train_clean.txt')).returncode == 0
     kept = open(os.path.join(root, 'meta', 'train_clean.txt')).read().splitlines()
     assert 0 < len(kept) < sum(1 for _ in open(os.path.join(root, 'meta', 'train.txt')))
     out = run_driver(*SMALL, '--data', root, '--logdir', tmp_path / 'clean', '--epochs', 1, '--steps-per-epoch', 1,
@@ -108,6 +110,7 @@ def png_root(demo_root, folder, mirror):
     return folder
 
 
+@pytest.mark.xdist_group('recipe_run')     # one worker makes the run and runs its tests
 def test_tta_flip_is_the_mean_over_the_images_and_their_mirrors(recipe_run, demo_root, tmp_path):
     load = latest_checkpoint(recipe_run[0])
     plain, mirrored = png_root(demo_root, str(tmp_path / 'a'), False), png_root(demo_root, str(tmp_path / 'b'), True)
