@@ -19,9 +19,10 @@ RECIPE = ['--mixup', '0.2', '--cutmix', '1.0', '--mix-off-epoch', '2', '--label-
           '--ema', '0.99', '--sample-loss', '--lr-schedule', 'cosine']
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def recipe_run(demo_root, tmp_path_factory):
-    """A 3-epoch recipe run, killed with SIGKILL after its first checkpoint and rerun to the end."""
+    """A 3-epoch recipe run, killed with SIGKILL after its first checkpoint and rerun to the end; made
+    once per session (a module fixture is made again when a worker runs another module in between)."""
     logdir = str(tmp_path_factory.mktemp('recipe') / 'run')
     args = SMALL + ['--data', demo_root, '--logdir', logdir, '--epochs', '3', '--steps-per-epoch', '4'] + RECIPE
     kill_after_checkpoint(args, logdir, 'model-4')
