@@ -42,11 +42,17 @@ demo: venv
 	$(PY) utils/report.py --predictions $(DEMO_RUN)/val-predictions.json --labels data/webvision-demo/meta/val.txt \
 		--logdir $(DEMO_RUN) --out $(DEMO_RUN)/report.html
 
+# The real torchvision and timm, for the tests that compare with them (installed once).
+REF_STAMP := $(VENV)/.installed-ref
+$(REF_STAMP): $(STAMP) requirements-ref.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-ref.txt
+	@touch $@
+
 # Two workers (pytest-xdist): the end-to-end tests wait on their processes half the time.
-test: venv
+test: venv $(REF_STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25 tests
 
-test-fast: venv
+test-fast: venv $(REF_STAMP)
 	$(PY) -m pytest -q -m "not slow" tests/unit
 
 bench: venv

@@ -28,6 +28,7 @@ BENCHMARKS = [
     ('ensemble_memory', [], ['--images', '5000']),
     ('report_speed', ['--repeats', '3'], ['--repeats', '1', '--predictions', '5000', '--classes', '500', '--train', '50000']),
     ('preprocess_speed', ['--repeats', '2'], ['--repeats', '1', '--lines', '1000000']),
+    ('eval_crop_speed', ['--repeats', '3'], ['--repeats', '1', '--images', '20']),
 ]
 
 

@@ -5,6 +5,10 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+try:        # the reference library (requirements-ref.txt): its ops crash when loaded after TensorFlow 2.21
+    import torchvision  # noqa: F401
+except ImportError:
+    pass
 from webvision.core.process import configure_tensorflow  # noqa: E402
 
 configure_tensorflow()

@@ -1,5 +1,6 @@
-"""torchvision's standard evaluation transform, re-derived step by step from its source (torchvision is
-not installable here), to test webvision.data.decode.TorchvisionDecoder and the converted models against:
+"""torchvision's standard evaluation transform: the real one (torchvision 0.29.1, requirements-ref.txt,
+which make test installs) and a re-derivation step by step from its source, kept for where torchvision
+cannot run and itself checked against the real one (tests/unit/data/test_transform.py):
 
   datasets.folder.pil_loader        Image.open(f).convert('RGB')
   transforms.Resize(256)            functional.resize -> _compute_resized_output_size (int() of the
@@ -77,3 +78,24 @@ def pixels(x):
     """The 0-255 RGB HWC pixels a normalised [3, H, W] tensor came from (floats)."""
     return (x * np.asarray(STD, np.float32)[:, None, None] + np.asarray(MEAN, np.float32)[:, None, None]).transpose(
         1, 2, 0) * 255.
+
+
+def real_transforms():
+    """torchvision.transforms, or None where torchvision does not import."""
+    try:
+        import torchvision.transforms as transforms
+    except ImportError:
+        return None
+    return transforms
+
+
+def crop_pixels(data, resize_to=256, crop=224, interpolation=Image.BILINEAR, real=True):
+    """RGB uint8 [crop, crop, 3]: Resize(resize_to) then CenterCrop(crop) of the image as torchvision's
+    ImageFolder loads it; by torchvision itself where it imports (and ``real``), else re-derived."""
+    img = pil_loader(data)
+    transforms = real_transforms() if real else None
+    if transforms is None:
+        return np.asarray(center_crop(resize(img, resize_to, interpolation), crop))
+    mode = {Image.BILINEAR: transforms.InterpolationMode.BILINEAR, Image.BICUBIC: transforms.InterpolationMode.BICUBIC}
+    t = transforms.Compose([transforms.Resize(resize_to, mode[interpolation]), transforms.CenterCrop(crop)])
+    return np.asarray(t(img))

@@ -120,6 +120,8 @@ class CropDecoder:
     damaged files) by OpenCV, as before. Images whose header claims more than ``max_pixels`` are
     refused before decoding. Returns (BGR uint8 image, None) or (None, reason)."""
 
+    DCT_SCALING = True
+
     def __init__(self, size, interp=cv2.INTER_CUBIC, max_pixels=MAX_IMAGE_PIXELS):
         self.size, self.interp, self.max_pixels = size, interp, max_pixels
         self._rng, self._pid = None, None
@@ -163,7 +165,7 @@ class CropDecoder:
             if reason:
                 raise Refused(reason)
             box = self.box((h, w))
-            factor = next((f for f in (8, 4, 2) if min(box[2:]) >= f * self.size), 1)
+            factor = next((f for f in (8, 4, 2) if min(box[2:]) >= f * self.size), 1) if self.DCT_SCALING else 1
             size = dict(min_height=-(-h // factor), min_width=-(-w // factor))
             try:
                 im = simplejpeg.decode_jpeg(data, colorspace='BGR', **size)
@@ -213,12 +215,26 @@ class RandomCropDecoder(CropDecoder):
 
 
 class CenterCropDecoder(CropDecoder):
-    """Validation: the shorter side resized to ``size`` x 256/224, then the centre ``size`` square,
-    done as one crop and one resize (no resize at all for WebVision's 256-pixel images)."""
+    """Evaluation, as the original benchmark's tensorpack pipeline: the whole image decoded,
+    ResizeShortestEdge(size x 256/224, cubic), then CenterCrop(size), with tensorpack's arithmetic,
+    so the same pixels as its augmentors (no resize at all for WebVision's 256-pixel images).
+    Cropping before resizing was cheaper but moved edge pixels by several grey levels."""
+    DCT_SCALING = False         # a reduced-scale decode is another image
 
     def __init__(self, size, interp=cv2.INTER_CUBIC, max_pixels=MAX_IMAGE_PIXELS):
         super().__init__(size, interp, max_pixels)
         self.resize = size * 256 // 224
+
+    def __call__(self, data):
+        try:
+            im = self.decode_whole(data)
+        except Refused as e:
+            return None, str(e)
+        return self.center(im), None
+
+    def decode_whole(self, data):
+        im, _ = self._decode_jpeg(data)
+        return im if im is not None else decode_checked(data, self.max_pixels)
 
     def box(self, shape, resize=None):
         """The centre crop's box when the shorter side is resized to ``resize`` (default size x 256/224)."""
@@ -227,12 +243,27 @@ class CenterCropDecoder(CropDecoder):
         side_h, side_w = min(side, h), min(side, w)
         return int((h - side_h) * 0.5), int((w - side_w) * 0.5), side_h, side_w
 
+    def shortest_edge(self, im, resize):
+        """tensorpack's ResizeShortestEdge(resize, interp): the longer side int(scale x long + 0.5)."""
+        h, w = im.shape[:2]
+        scale = resize * 1.0 / min(h, w)
+        new_h, new_w = (resize, int(scale * w + 0.5)) if h < w else (int(scale * h + 0.5), resize)
+        return im if (new_h, new_w) == (h, w) else cv2.resize(im, (new_w, new_h), interpolation=self.interp)
+
+    def center(self, im, resize=None):
+        """tensorpack's CenterCrop(size) of the shortest-edge resize: offsets int((H - size) x 0.5)."""
+        im = self.shortest_edge(im, resize or self.resize)
+        h, w, s = im.shape[0], im.shape[1], self.size
+        top, left = int((h - s) * 0.5), int((w - s) * 0.5)
+        return np.ascontiguousarray(im[top:top + s, left:left + s])
+
 
 class TTADecoder(CenterCropDecoder):
-    """Test-time augmentation: several views of an image, [views, size, size, 3] uint8 BGR.
-    flip: the centre crop of the image and of its mirror; crops10: the shorter side resized to
-    size x 256/224, then its four corners and centre, and those of its mirror (torchvision's
-    TenCrop); scales: centre crops with the shorter side at 224, 256, 288, 320 x size/224."""
+    """Test-time augmentation: several views of an image, [views, size, size, 3] uint8 BGR, each made
+    as CenterCropDecoder makes its one. flip: the centre crop of the image and of its mirror;
+    crops10: the shorter side resized to size x 256/224, then its four corners and centre, and those
+    of its mirror (torchvision's TenCrop); scales: centre crops with the shorter side at 224, 256,
+    288, 320 x size/224."""
     VIEWS = {'flip': 2, 'crops10': 10, 'scales': 4}
     SCALES = (224, 256, 288, 320)
 
@@ -244,23 +275,15 @@ class TTADecoder(CenterCropDecoder):
 
     def __call__(self, data):
         try:
-            im, box = self._decode_jpeg(data) if self.mode == 'flip' else (None, None)
-            if im is None:
-                im = decode_checked(data, self.max_pixels)
-                box = self.box(im.shape[:2])
+            im = self.decode_whole(data)
         except Refused as e:
             return None, str(e)
         if self.mode == 'flip':
-            return np.stack([self.crop(im, box), self.crop(cv2.flip(im, 1), box)]), None
+            return np.stack([self.center(im), self.center(cv2.flip(im, 1))]), None
         if self.mode == 'scales':
-            return np.stack([self.crop(im, self.box(im.shape[:2], s * self.size // 224)) for s in self.SCALES]), None
-        return np.stack(self.five_crops(self.resized(im)) + self.five_crops(cv2.flip(self.resized(im), 1))), None
-
-    def resized(self, im):
-        h, w = im.shape[:2]
-        scale = self.resize / float(min(h, w))
-        size = (max(int(round(w * scale)), self.size), max(int(round(h * scale)), self.size))
-        return cv2.resize(im, size, interpolation=self.interp)
+            return np.stack([self.center(im, s * self.size // 224) for s in self.SCALES]), None
+        resized = self.shortest_edge(im, self.resize)
+        return np.stack(self.five_crops(resized) + self.five_crops(cv2.flip(resized, 1))), None
 
     def five_crops(self, im):
         """Top left, top right, bottom left, bottom right and centre ``size`` squares."""
@@ -320,9 +343,8 @@ class TorchvisionDecoder:
     """torchvision's evaluation transform in Pillow, as its source does it: Resize(resize) of the
     shorter side (see resized_size; no resize when that is the image's size; Pillow's filter, which
     antialiases), then CenterCrop(crop) (offsets rounded, zero padding where the image is smaller).
-    Only the crop's part is resized (Pillow's ``box``: the same filter at the same positions, less
-    work; a rare pixel differs by 1 in rounding). TTA views as TTADecoder's, made the same way
-    (crops10 is TenCrop). Returns (BGR uint8 image or [views, ...], None) or (None, reason)."""
+    The whole image is resized, then cropped: bit-identical to torchvision's transforms. TTA views as
+    TTADecoder's, made the same way (crops10 is TenCrop). Returns (BGR uint8 image or [views, ...], None) or (None, reason)."""
     FILTERS = {'bilinear': PIL.Image.BILINEAR, 'bicubic': PIL.Image.BICUBIC}
 
     def __init__(self, transform, tta='none', max_pixels=MAX_IMAGE_PIXELS):
@@ -369,14 +391,10 @@ class TorchvisionDecoder:
         return im if new == im.size else im.resize(new, self.FILTERS[self.t.interpolation])
 
     def resized_crop(self, im, size, crop):
-        """center_crop(resize(im, size), crop), resizing only the crop's part when no padding is needed."""
-        (w, h), (new_w, new_h) = im.size, resized_size(size, *im.size)
-        if (new_w, new_h) == (w, h) or crop > new_w or crop > new_h:
-            return self.center_crop(self.resize(im, size), crop)
-        top, left = int(round((new_h - crop) / 2.)), int(round((new_w - crop) / 2.))
-        sx, sy = w / new_w, h / new_h
-        box = (left * sx, top * sy, (left + crop) * sx, (top + crop) * sy)
-        return im.resize((crop, crop), self.FILTERS[self.t.interpolation], box=box)
+        """center_crop(resize(im, size), crop): the whole image is resized, as torchvision does.
+        Resizing only the crop's box (Pillow's ``box=``) computes the filter's weights from other
+        offsets, and their rounding moved pixels by up to 6 grey levels (bicubic, 288 px)."""
+        return self.center_crop(self.resize(im, size), crop)
 
     @staticmethod
     def center_crop(im, size):

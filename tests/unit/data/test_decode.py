@@ -43,28 +43,52 @@ def test_decode_image_handles_web_quirks(tmp_path):
     assert (im is not None and im.shape == good.shape) or reason is not None
 
 
-def test_centre_crop_decoder_matches_resize_then_crop():
-    im = cv2.resize(photo(0, (300, 400)), (341, 256))         # a WebVision-sized image
-    data = encode(im, '.png')
-    ours, reason = decode.CenterCropDecoder(224)(data)
-    original = imgaug.AugmentorList(fbresnet_augmentor(False, 224)).augment(im)
-    assert reason is None and np.array_equal(ours, original)     # no resize at 256: the same pixels
-    big = cv2.resize(im, (682, 512), interpolation=cv2.INTER_CUBIC)
-    ours, _ = decode.CenterCropDecoder(224)(encode(big, '.png'))
-    original = imgaug.AugmentorList(fbresnet_augmentor(False, 224)).augment(big)
-    assert np.abs(ours.astype(int) - original).mean() < 5       # crop-then-resize ~ resize-then-crop (edges differ)
+def _tensorpack_eval(data, size):
+    """The original's evaluation pixels: cv2.imread's decode (colour), then tensorpack's own
+    fbresnet_augmentor(False): ResizeShortestEdge(int(size / 0.875), cubic) + CenterCrop(size)."""
+    im = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return imgaug.AugmentorList(fbresnet_augmentor(False, size)).augment(im)
 
 
-def test_large_jpeg_is_decoded_at_reduced_scale(monkeypatch):
+def _photos():
+    from skimage import data
+    big = cv2.resize(data.retina(), (1500, 1100), interpolation=cv2.INTER_AREA)
+    shapes = {'landscape': data.chelsea(), 'portrait': np.ascontiguousarray(data.coffee()[:, 100:350]),
+              'panorama': np.ascontiguousarray(data.hubble_deep_field()[300:500]), 'big': big,
+              'small': cv2.resize(data.astronaut(), (160, 120), interpolation=cv2.INTER_AREA),
+              'webvision': cv2.resize(data.rocket(), (384, 256), interpolation=cv2.INTER_AREA)}
+    out = {name + ext: encode(np.ascontiguousarray(im[:, :, ::-1]), ext)
+           for name, im in shapes.items() for ext in ('.jpg', '.png')}
+    out['grey.jpg'], out['grey.png'] = encode(data.coins(), '.jpg'), encode(data.camera(), '.png')
+    return out
+
+
+PHOTOS = _photos()
+
+
+@pytest.mark.parametrize('size', [224, 97, 64])
+@pytest.mark.parametrize('name', sorted(PHOTOS))
+def test_centre_crop_decoder_gives_tensorpacks_pixels(name, size):
+    """Bit for bit what the original evaluated on: any size, up- and downscaling, JPEG, PNG, grey."""
+    ours, reason = decode.CenterCropDecoder(size)(PHOTOS[name])
+    assert reason is None and ours.shape == (size, size, 3)
+    np.testing.assert_array_equal(ours, _tensorpack_eval(PHOTOS[name], size))
+
+
+def test_training_crops_of_a_large_jpeg_are_decoded_at_reduced_scale_and_evaluation_never(monkeypatch):
     from skimage.data import astronaut
     big = cv2.resize(cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR), (1600, 1600), interpolation=cv2.INTER_CUBIC)
     decoded = []
     real = decode.simplejpeg.decode_jpeg
     monkeypatch.setattr(decode.simplejpeg, 'decode_jpeg', lambda *a, **k: decoded.append(real(*a, **k).shape) or real(*a, **k))
-    ours, _ = decode.CenterCropDecoder(224)(encode(big))
-    assert decoded == [(400, 400, 3)]                  # crop side 1400 >= 4 x 224: a quarter-scale decode
-    full = cv2.resize(big[100:1500, 100:1500], (224, 224), interpolation=cv2.INTER_AREA)
-    assert ours.shape == (224, 224, 3) and np.abs(ours.astype(int) - full).mean() < 6
+    train = decode.RandomCropDecoder(224, area=(1., 1.), aspect=(1., 1.))       # the whole image
+    ours, _ = train(encode(big))
+    assert decoded == [(400, 400, 3)]                  # crop side 1600 >= 4 x 224: a quarter-scale decode
+    whole = cv2.resize(big, (224, 224), interpolation=cv2.INTER_AREA).astype(int)
+    assert ours.shape == (224, 224, 3)
+    assert min(np.abs(ours - whole).mean(), np.abs(ours - whole[:, ::-1]).mean()) < 6     # flipped or not
+    decode.CenterCropDecoder(224)(encode(big))
+    assert decoded[1:] == [(1600, 1600, 3)]
 
 
 def test_crop_decoder_handles_the_web_quirks_like_opencv(tmp_path):
@@ -171,7 +195,8 @@ def test_tta_views_are_the_centre_crops_of_the_image_its_mirror_and_other_scales
     scales, _ = TTADecoder(224, 'scales')(png)
     assert scales.shape == (4, 224, 224, 3)
     np.testing.assert_array_equal(scales[1], centre(png)[0])          # shorter side 256: the usual view
-    np.testing.assert_array_equal(scales[0], cv2.resize(im[:, 50:350], (224, 224), interpolation=cv2.INTER_CUBIC))
+    shorter_224 = imgaug.AugmentorList([imgaug.ResizeShortestEdge(224, cv2.INTER_CUBIC), imgaug.CenterCrop(224)])
+    np.testing.assert_array_equal(scales[0], shorter_224.augment(im))
 
 
 def test_ten_crops_are_the_corners_and_centre_of_the_resized_image_and_its_mirror():
@@ -179,7 +204,7 @@ def test_ten_crops_are_the_corners_and_centre_of_the_resized_image_and_its_mirro
     from webvision.data.decode import TTADecoder
     im = (np.random.RandomState(1).rand(128, 160, 3) * 255).astype(np.uint8)
     views, _ = TTADecoder(56, 'crops10')(cv2.imencode('.png', im)[1].tobytes())
-    resized = cv2.resize(im, (80, 64), interpolation=cv2.INTER_CUBIC)      # shorter side 56 x 256/224 = 64
+    resized = imgaug.ResizeShortestEdge(64, cv2.INTER_CUBIC).augment(im)     # shorter side 56 x 256/224 = 64
     assert views.shape == (10, 56, 56, 3)
     for k, (y, x) in enumerate([(0, 0), (0, 24), (8, 0), (8, 24), (4, 12)]):
         np.testing.assert_array_equal(views[k], resized[y:y + 56, x:x + 56])
