@@ -18,6 +18,7 @@ import sys
 from webvision.core.constants import SOURCES, SPLITS
 from webvision.core.errors import InputError
 from webvision.core.fileio import check_output
+from webvision.core.process import configure_tensorflow
 
 
 def main(argv=None):
@@ -27,6 +28,7 @@ def main(argv=None):
     p.add_argument('--source', default='all', choices=SOURCES, help='train only: which crawl\'s list')
     p.add_argument('--out', help='default: ROOT/lmdb/<list name>.lmdb')
     args = p.parse_args(argv)
+    configure_tensorflow()
     from webvision.dataflow.dataset import WebVisionMeta, lmdb_path, write_lmdb   # tensorpack: after --help
     try:
         out = args.out or lmdb_path(args.root, args.split, args.source)

@@ -3,15 +3,24 @@
 Entry points call ``configure_tensorflow()`` first thing, before anything imports TensorFlow; no
 module changes the environment at import (webvision.runtime.tfcompat sets only what tensorpack cannot run without).
 """
+import importlib.util
 import os
 import signal
 import sys
 import threading
 import time
 
+TF_INSTALL = ("pip install 'webvision-toolkit[cpu]' (or [gpu]), then pip install --no-deps tf-keras==2.21.0; "
+              "or make venv in the checkout")
+
 
 def configure_tensorflow():
-    """The environment the toolkit's TensorFlow runs best in; must precede TensorFlow's import."""
+    """The environment the toolkit's TensorFlow runs best in; must precede TensorFlow's import.
+    Ends the process with one line saying what to install when TensorFlow or tf-keras is missing
+    (``pip install .`` brings neither: the CPU and GPU builds are two distributions)."""
+    missing = [m for m in ('tensorflow', 'tf_keras') if importlib.util.find_spec(m) is None]
+    if missing:
+        sys.exit('error: {} not installed in {}: {}'.format(' and '.join(missing), sys.executable, TF_INSTALL))
     # oneDNN is off by default on CPUs without AVX-512 and was ~1.3x faster for our graphs there.
     os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')

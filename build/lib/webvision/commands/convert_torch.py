@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""Converts a torchvision-style ResNet / ResNeXt (torchvision, timm, facebookresearch/WSL-Images'
+ResNeXt-101 32x8d..32x48d) into the .npz that ``imagenet-resnet.py --load`` reads.
+
+  webvision-convert IN OUT.npz [--arch resnext101_32x8d]      (or: python3 utils/convert_torch.py ...)
+
+IN is a .pth state dict, a training checkpoint (.pth.tar, .ckpt) holding one under "state_dict" or
+"model", or a .safetensors file (timm's and the Hugging Face hub's format, read without pickle at
+all). Names saved from DataParallel ("module.") are accepted. Without --arch the architecture is
+found from the tensors' names and shapes.
+
+The .npz records how the model expects its images (webvision/data/transform.py): by default torchvision's
+evaluation transform, Resize(256) with Pillow's bilinear filter and CenterCrop(224), with which
+torchvision, timm and the WSL models were measured; --eval --predict and --finetune's validation use
+it. For a timm model with another pretrained_cfg, pass its values: crop_pct 0.95 and bicubic at 224 is
+--resize 235 --interpolation bicubic (floor(224 / 0.95)).
+
+What differs between the frameworks and is handled here or by the model:
+- layout: PyTorch convolutions are OIHW, TensorFlow's HWIO; fully-connected weights are transposed;
+- colour order: torchvision models take RGB, ours BGR (OpenCV), so the first convolution's input
+  channels are reversed; the normalisation (ImageNet mean and std) is the same;
+- batch norm: both use epsilon 1e-5; running statistics become the .../EMA variables;
+- padding: PyTorch pads strided convolutions and the stem max-pool symmetrically, TensorFlow's
+  SAME asymmetrically; webvision/model/resnet.py pads explicitly like PyTorch, so outputs agree.
+
+Every source key is popped; the conversion fails naming any key left unconverted or any variable
+of the model left without a value, and checks every shape against the model's graph. A .pth is
+read with torch.load(weights_only=True): nothing but tensors is unpickled. Each tensor is freed
+once converted (bench/convert_wsl.py measures the peak memory).
+"""
+import argparse
+import os
+import re
+import sys
+import time
+
+import numpy as np
+
+from webvision.core.errors import InputError
+from webvision.core.fileio import check_output
+from webvision.data import transform as tr
+from webvision.model.archs import BOTTLENECK_DEPTHS, CARDINALITY, DEPTHS as BLOCKS, TORCHVISION_ARCHS as ARCHS
+
+
+class ConversionError(ValueError):
+    pass
+
+
+WRAPPERS = ('state_dict', 'model')       # training checkpoints: torchvision's references, timm, Lightning
+
+
+def load_state_dict(path):
+    """name -> tensor from a PyTorch or safetensors file, unpickling nothing but tensors and plain
+    containers; ConversionError naming the file for a damaged file, a non-tensor value or two names
+    that become one once DataParallel's "module." prefix is dropped."""
+    import torch
+    if not os.path.isfile(path):
+        raise ConversionError('{}: no such file'.format(path))
+    sd = read_safetensors(path) if path.endswith('.safetensors') else read_pickled(path)
+    if isinstance(sd, dict):
+        sd = next((sd[k] for k in WRAPPERS if isinstance(sd.get(k), dict)), sd)
+    if not isinstance(sd, dict):
+        raise ConversionError('{}: expected a state dict, got {}'.format(path, type(sd).__name__))
+    out, prefix = {}, 'module.'                                              # saved from DataParallel
+    for key, value in sd.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise ConversionError('{}: {!r} holds {}, not a tensor (a checkpoint keeps its weights under {})'.format(
+                path, key, type(value).__name__, ' or '.join(map(repr, WRAPPERS))))
+        name = key[len(prefix):] if key.startswith(prefix) else key
+        if name in out:
+            raise ConversionError('{}: both {!r} and {!r} are in it; they would be the same weight'.format(
+                path, name, prefix + name))
+        out[name] = value
+    return out
+
+
+def read_pickled(path):
+    import pickle
+    import torch
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ConversionError('{}: refusing to unpickle anything but tensors ({})'.format(
+            path, first_line(e))) from None
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError) as e:
+        raise ConversionError('{}: not a readable PyTorch file ({}); is it damaged or cut short?'.format(
+            path, first_line(e))) from None
+
+
+def read_safetensors(path):
+    from safetensors import safe_open
+    try:
+        with safe_open(path, framework='pt') as f:
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # noqa: BLE001  (safetensors raises its own error type for a bad header)
+        raise ConversionError('{}: not a readable safetensors file ({}); is it damaged or cut short?'.format(
+            path, first_line(e))) from None
+
+
+def layout(sd):
+    """(blocks per stage, bottleneck, (out, in) channels of layer1.0.conv2 or None) of a state dict."""
+    blocks = []
+    for g in range(1, 5):
+        found = {int(m.group(1)) for m in (re.match(r'layer{}\.(\d+)\.'.format(g), k) for k in sd) if m}
+        blocks.append(max(found) + 1 if found else 0)
+    conv2 = sd.get('layer1.0.conv2.weight')
+    shape = tuple(conv2.shape[:2]) if conv2 is not None and conv2.ndim == 4 else None
+    return tuple(blocks), 'layer1.0.conv3.weight' in sd, shape
+
+
+def expected_layout(arch):
+    depth, mode, group_width = ARCHS[arch]
+    conv2 = (CARDINALITY * group_width, group_width) if mode == 'resnext' else (64, 64)
+    return tuple(BLOCKS[depth]), depth in BOTTLENECK_DEPTHS, conv2
+
+
+def infer_arch(sd, path):
+    """The architecture (ARCHS) whose layout the state dict has; ConversionError listing the
+    candidates when several fit, or the supported ones when none does."""
+    blocks, bottleneck, conv2 = layout(sd)
+    fits = [a for a in sorted(ARCHS) if expected_layout(a)[:2] == (blocks, bottleneck)
+            and (conv2 is None or expected_layout(a)[2] == conv2)]
+    if len(fits) == 1:
+        return fits[0]
+    found = 'blocks per stage {}, {}, layer1.0.conv2 {}'.format(
+        '-'.join(map(str, blocks)), 'bottleneck' if bottleneck else 'basic blocks',
+        'x'.join(map(str, conv2)) if conv2 else 'absent')
+    if fits:
+        raise ConversionError('{}: could be {} ({}); pass --arch'.format(path, ' or '.join(fits), found))
+    raise ConversionError('{}: not a supported architecture ({}); supported: {}'.format(
+        path, found, ', '.join(sorted(ARCHS))))
+
+
+def first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+class Converter:
+    """Pops source tensors into TF-named numpy arrays."""
+
+    def __init__(self, state_dict, path):
+        self.src, self.path, self.out = state_dict, path, {}
+
+    def pop(self, key):
+        if key not in self.src:
+            raise ConversionError('{}: missing {!r} (is --arch right?)'.format(self.path, key))
+        return self.src.pop(key).detach().float().numpy()
+
+    def conv(self, src, dst, bgr_input=False):
+        w = self.pop(src + '.weight')
+        if w.ndim != 4:
+            raise ConversionError('{}: {}.weight has shape {}, expected a 4-D convolution'.format(
+                self.path, src, w.shape))
+        w = w.transpose(2, 3, 1, 0)                   # OIHW -> HWIO
+        if bgr_input:
+            w = w[:, :, ::-1, :]
+        self.out[dst + '/W'] = np.ascontiguousarray(w)
+
+    def bn(self, src, dst):
+        for torch_name, tf_name in (('weight', 'gamma'), ('bias', 'beta'),
+                                    ('running_mean', 'mean/EMA'), ('running_var', 'variance/EMA')):
+            self.out['{}/bn/{}'.format(dst, tf_name)] = self.pop('{}.{}'.format(src, torch_name))
+        self.src.pop(src + '.num_batches_tracked', None)   # a training counter; no TF counterpart
+
+    def fc(self, src, dst):
+        self.out[dst + '/W'] = np.ascontiguousarray(self.pop(src + '.weight').T)
+        self.out[dst + '/b'] = self.pop(src + '.bias')
+
+
+def convert(state_dict, depth, path='state dict'):
+    """TF variable name -> array for a torchvision ResNet/ResNeXt of this depth. Consumes
+    ``state_dict``: each tensor is freed as soon as it is converted, so memory stays near one
+    copy of the model."""
+    c = Converter(state_dict, path)
+    c.conv('conv1', 'conv0', bgr_input=True)
+    c.bn('bn1', 'conv0')
+    convs = 3 if depth >= 50 else 2
+    for g, blocks in enumerate(BLOCKS[depth]):
+        for b in range(blocks):
+            src, dst = 'layer{}.{}'.format(g + 1, b), 'group{}/block{}'.format(g, b)
+            for j in range(1, convs + 1):
+                c.conv('{}.conv{}'.format(src, j), '{}/conv{}'.format(dst, j))
+                c.bn('{}.bn{}'.format(src, j), '{}/conv{}'.format(dst, j))
+            if src + '.downsample.0.weight' in c.src:
+                c.conv(src + '.downsample.0', dst + '/convshortcut')
+                c.bn(src + '.downsample.1', dst + '/convshortcut')
+    c.fc('fc', 'linear')
+    if c.src:
+        raise ConversionError('{}: {} key(s) left unconverted (another architecture?): {}'.format(
+            path, len(c.src), ', '.join(sorted(c.src)[:10])))
+    return c.out
+
+
+def model_shapes(depth, mode, group_width, num_classes):
+    """Variable name -> shape of our model, from its graph (nothing is allocated)."""
+    from webvision.core.process import configure_tensorflow
+    configure_tensorflow()      # TensorFlow loads here, not for --help or a bad INPUT
+    import tensorflow as tf
+    from tensorpack.tfutils.tower import TowerContext
+    from webvision.model.resnet import ResNetModel
+    from webvision.weights.checkpoints import model_variables
+
+    with tf.Graph().as_default(), TowerContext('', is_training=False):
+        model = ResNetModel(depth, mode, num_classes=num_classes, group_width=group_width, data_format='NHWC')
+        model.get_logits(tf.compat.v1.placeholder(tf.float32, [None, 224, 224, 3]))
+        return {v.op.name: tuple(v.shape.as_list()) for v in model_variables()}
+
+
+def check_shapes(weights, shapes, path):
+    missing = sorted(set(shapes) - set(weights))
+    extra = sorted(set(weights) - set(shapes))
+    wrong = ['{}: {} converted, {} in the model'.format(k, weights[k].shape, shapes[k])
+             for k in sorted(set(weights) & set(shapes)) if tuple(weights[k].shape) != shapes[k]]
+    if missing or extra or wrong:
+        raise ConversionError('{} does not match the model:\n  {}'.format(path, '\n  '.join(
+            wrong + ['no value for ' + k for k in missing] + ['not in the model: ' + k for k in extra])))
+
+
+def get_args_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('input', help='PyTorch state dict or checkpoint (.pth, .pth.tar, .ckpt) or .safetensors')
+    p.add_argument('output', help='.npz to write')
+    p.add_argument('--arch', choices=sorted(ARCHS), help='the architecture of INPUT (default: found from its '
+                   'tensors\' names and shapes)')
+    g = p.add_argument_group('evaluation transform recorded in OUTPUT (see webvision/data/transform.py)')
+    g.add_argument('--eval-transform', default='torchvision', choices=tr.KINDS, help='torchvision: Resize of the '
+                   'shorter side with Pillow, then CenterCrop, as the weights were measured; toolkit: this '
+                   'toolkit\'s crop (default: %(default)s)')
+    g.add_argument('--resize', type=int, default=tr.TORCHVISION.resize, help='shorter side before the crop '
+                   '(default: %(default)s)')
+    g.add_argument('--crop', type=int, default=tr.TORCHVISION.crop, help='(default: %(default)s)')
+    g.add_argument('--interpolation', default=tr.TORCHVISION.interpolation, choices=tr.INTERPOLATIONS,
+                   help='(default: %(default)s)')
+    return p
+
+
+def main(argv=None):
+    p = get_args_parser()
+    args = p.parse_args(argv)
+    start = time.time()
+    try:
+        transform = tr.Transform(args.eval_transform, args.resize, args.crop, args.interpolation)
+        tr.check(transform, '--resize/--crop')
+        check_output(args.output, 'OUTPUT', [('INPUT', args.input)])
+        state_dict = load_state_dict(args.input)
+        arch = args.arch or infer_arch(state_dict, args.input)
+        depth, mode, group_width = ARCHS[arch]
+        weights = convert(state_dict, depth, args.input)   # the loaded dict is consumed
+        check_shapes(weights, model_shapes(depth, mode, group_width, len(weights['linear/b'])), args.input)
+        from webvision.weights.checkpoints import write_npz
+        write_npz(args.output, dict(weights, **tr.npz_entry(transform)))
+    except (ConversionError, InputError, OSError) as e:
+        print('error: {}'.format(e), file=sys.stderr)
+        return 1
+    n = sum(v.size for v in weights.values())
+    print('Converted {} ({}{}, {} arrays, {:,} values, {} classes) to {} in {:.1f} s; evaluation transform: {}. '
+          'Load it with imagenet-resnet.py -d {} --mode {}{} --load {}'.format(
+              args.input, arch, '' if args.arch else ', found from its shapes', len(weights), n,
+              len(weights['linear/b']), args.output, time.time() - start, transform.describe(), depth, mode,
+              ' --group-width {}'.format(group_width) if mode == 'resnext' else '', args.output))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""Errors in what the user gave (data, lists, weights, paths): entry points report them in one line."""
+
+
+class InputError(ValueError):
+    """Bad input; the message names the file, the row or line, and the value."""
+
+
+class DataError(InputError):
+    """Bad input data; the message names the file, the line and the value."""
+
+
+class WeightsError(InputError):
+    """A weights file that cannot be used; the message names it and says why."""

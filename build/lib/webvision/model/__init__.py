@@ -1,0 +1,1 @@
+"""What the model is trained with beside its architecture: losses, mixing, the recipe."""

@@ -1,0 +1,1 @@
+"""The analysis report page and its figures (no TensorFlow)."""
