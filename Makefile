@@ -53,7 +53,7 @@ test: venv $(REF_STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25 tests
 
 test-fast: venv $(REF_STAMP)
-	$(PY) -m pytest -q -m "not slow" tests/unit
+	$(PY) -m pytest -q -n 2 -m "not slow" tests/unit
 
 bench: venv
 	$(PY) bench/run_all.py

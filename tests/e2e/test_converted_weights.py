@@ -13,13 +13,24 @@ from webvision.data.lists import IMAGENET_SYNSET_WORDS
 from webvision.weights import torch_resnet
 
 
+def resnet18():
+    """torchvision's own ResNet-18 (requirements-ref.txt, which make test installs); the independent
+    PyTorch one of webvision/weights/torch_resnet.py where torchvision does not import."""
+    try:
+        import torchvision.models
+    except ImportError:
+        return torch_resnet.build('resnet18')
+    return torchvision.models.resnet18(weights=None)
+
+
 def test_safetensors_to_predict_gives_the_torch_models_probabilities_on_a_real_photo(tmp_path):
     """The whole path: the torch model's state dict as safetensors, converted without --arch, then
-    --predict and --eval with their default transform (the recorded torchvision one) on a real photo."""
+    --predict and --eval with their default transform (the recorded torchvision one) on a real photo,
+    beside torchvision's model on torchvision's transform."""
     from safetensors.torch import save_file
     from skimage import data
     photos = [jpeg_bytes(getattr(data, n)()) for n in ('astronaut', 'coffee', 'rocket', 'hubble_deep_field', 'colorwheel')]
-    model = torch_resnet.calibrate(torch_resnet.randomize(torch_resnet.build('resnet18'), seed=3),
+    model = torch_resnet.calibrate(torch_resnet.randomize(resnet18(), seed=3),
                                    torch.from_numpy(np.stack([ref.eval_transform(p) for p in photos])))
     st, npz = tmp_path / 'resnet18.safetensors', str(tmp_path / 'm.npz')
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(st))

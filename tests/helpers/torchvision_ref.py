@@ -70,8 +70,14 @@ def normalize(x, mean=MEAN, std=STD):
 
 def eval_transform(data, resize_to=256, crop=224, interpolation=Image.BILINEAR):
     """Compose([Resize(resize_to), CenterCrop(crop), ToTensor(), Normalize(MEAN, STD)]) of an encoded
-    image: float32 [3, crop, crop], RGB."""
-    return normalize(to_tensor(center_crop(resize(pil_loader(data), resize_to, interpolation), crop)))
+    image: float32 [3, crop, crop], RGB; torchvision's own where it imports."""
+    transforms = real_transforms()
+    if transforms is None:
+        return normalize(to_tensor(center_crop(resize(pil_loader(data), resize_to, interpolation), crop)))
+    mode = {Image.BILINEAR: transforms.InterpolationMode.BILINEAR, Image.BICUBIC: transforms.InterpolationMode.BICUBIC}
+    t = transforms.Compose([transforms.Resize(resize_to, mode[interpolation]), transforms.CenterCrop(crop),
+                            transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
+    return t(pil_loader(data)).numpy()
 
 
 def pixels(x):

@@ -191,3 +191,38 @@ def test_a_damaged_safetensors_file_or_a_checkpoint_without_weights_is_named(tmp
     assert proc.returncode == 1 and 'error: {}: no such file'.format(tmp_path / 'nothere.safetensors') in proc.stderr
     proc = run_converter(tmp_path / 'c.pth', tmp_path / 'm.npz', '--crop', 0)
     assert proc.returncode == 1 and 'crop = 0: expected a whole number of pixels' in proc.stderr
+
+
+def real_model(library, arch):
+    """A model of the real library (requirements-ref.txt, which make test installs), random weights."""
+    if library == 'torchvision':
+        tv = pytest.importorskip('torchvision.models', reason='torchvision 0.29.1: pip install -r requirements-ref.txt')
+        return tv.get_model(arch, weights=None)
+    timm = pytest.importorskip('timm', reason='timm 1.0.31: pip install -r requirements-ref.txt')
+    return timm.create_model(arch, pretrained=False)
+
+
+@pytest.mark.parametrize('library,arch,depth,mode,group_width,size', [
+    ('torchvision', 'resnet34', 34, 'resnet', 4, 64),
+    pytest.param('torchvision', 'resnext50_32x4d', 50, 'resnext', 4, 97, marks=pytest.mark.slow),
+    pytest.param('timm', 'resnet50', 50, 'resnet', 4, 64, marks=pytest.mark.slow),
+    ('timm', 'resnet18', 18, 'resnet', 4, 224),
+])
+def test_models_of_the_real_torchvision_and_timm_convert_to_the_same_logits(tmp_path, library, arch, depth, mode,
+                                                                           group_width, size):
+    """torchvision.models / timm.create_model themselves (random weights and statistics), saved as a
+    state dict (torchvision) or safetensors (timm, as the hub has them), converted without --arch."""
+    model = torch_resnet.randomize(real_model(library, arch), seed=depth)
+    path = tmp_path / ('m.pth' if library == 'torchvision' else 'model.safetensors')
+    if library == 'torchvision':
+        torch.save(model.state_dict(), str(path))
+    else:
+        from safetensors.torch import save_file
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    proc = run_program('convert_torch', path, tmp_path / 'm.npz')
+    assert proc.returncode == 0 and '({}, found from its shapes'.format(arch) in proc.stdout, proc.stderr
+    images = photos(size)
+    expected = torch_logits(model, images)
+    got = tf_logits(str(tmp_path / 'm.npz'), depth, mode, group_width, 1000, images)
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
+    assert (got.argmax(1) == expected.argmax(1)).all()
