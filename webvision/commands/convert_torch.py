@@ -5,8 +5,9 @@ ResNeXt-101 32x8d..32x48d) into the .npz that ``imagenet-resnet.py --load`` read
   webvision-convert IN OUT.npz [--arch resnext101_32x8d]      (or: python3 utils/convert_torch.py ...)
 
 IN is a .pth state dict, a training checkpoint (.pth.tar, .ckpt) holding one under "state_dict" or
-"model", or a .safetensors file (timm's and the Hugging Face hub's format, read without pickle at
-all). Names saved from DataParallel ("module.") are accepted. Without --arch the architecture is
+"model" (timm's CheckpointSaver files too, with their args, optimizer and "state_dict_ema": --ema
+takes the average), or a .safetensors file (timm's and the Hugging Face hub's format, read without
+pickle at all). Names saved from DataParallel ("module.") are accepted. Without --arch the architecture is
 found from the tensors' names and shapes.
 
 The .npz records how the model expects its images (webvision/data/transform.py): by default torchvision's
@@ -47,18 +48,19 @@ class ConversionError(ValueError):
 
 
 WRAPPERS = ('state_dict', 'model')       # training checkpoints: torchvision's references, timm, Lightning
+EMA_WRAPPERS = ('state_dict_ema', 'model_ema')      # their weight averages: timm's CheckpointSaver, torchvision's
 
 
-def load_state_dict(path):
-    """name -> tensor from a PyTorch or safetensors file, unpickling nothing but tensors and plain
-    containers; ConversionError naming the file for a damaged file, a non-tensor value or two names
-    that become one once DataParallel's "module." prefix is dropped."""
+def load_state_dict(path, ema=False):
+    """name -> tensor from a PyTorch or safetensors file, unpickling nothing but tensors, plain
+    containers and argparse.Namespace (timm's checkpoints keep their args in one); with ``ema`` a
+    training checkpoint's weight average. ConversionError naming the file for a damaged file, a
+    non-tensor value or two names that become one once DataParallel's "module." prefix is dropped."""
     import torch
     if not os.path.isfile(path):
         raise ConversionError('{}: no such file'.format(path))
     sd = read_safetensors(path) if path.endswith('.safetensors') else read_pickled(path)
-    if isinstance(sd, dict):
-        sd = next((sd[k] for k in WRAPPERS if isinstance(sd.get(k), dict)), sd)
+    sd = unwrap(sd, path, ema)
     if not isinstance(sd, dict):
         raise ConversionError('{}: expected a state dict, got {}'.format(path, type(sd).__name__))
     out, prefix = {}, 'module.'                                              # saved from DataParallel
@@ -74,14 +76,29 @@ def load_state_dict(path):
     return out
 
 
+def unwrap(sd, path, ema):
+    """The state dict inside a training checkpoint: its model's, or with ``ema`` its average's."""
+    if not isinstance(sd, dict):
+        return sd
+    if ema:
+        found = next((k for k in EMA_WRAPPERS if isinstance(sd.get(k), dict)), None)
+        if found is None:
+            raise ConversionError('{}: --ema, but no weight average in it (no {}; it holds {})'.format(
+                path, ' or '.join(map(repr, EMA_WRAPPERS)), ', '.join(sorted(map(str, sd))[:12])))
+        return sd[found]
+    return next((sd[k] for k in WRAPPERS if isinstance(sd.get(k), dict)), sd)
+
+
 def read_pickled(path):
+    import argparse
     import pickle
     import torch
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
+        with torch.serialization.safe_globals([argparse.Namespace]):       # plain data, as timm allows it
+            return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
-        raise ConversionError('{}: refusing to unpickle anything but tensors ({})'.format(
-            path, first_line(e))) from None
+        raise ConversionError('{}: refusing to unpickle {}: only tensors, plain containers and argparse.Namespace '
+                              'are read, nothing is executed'.format(path, blocking_globals(path, e))) from None
     except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError) as e:
         raise ConversionError('{}: not a readable PyTorch file ({}); is it damaged or cut short?'.format(
             path, first_line(e))) from None
@@ -132,8 +149,19 @@ def infer_arch(sd, path):
 
 
 def first_line(error):
-    text = str(error).strip()
+    text = re.sub(r'\x1b\[[0-9;]*m', '', str(error)).strip()     # torch's messages carry terminal colours
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def blocking_globals(path, error):
+    """What a weights-only load refused, named in plain text (the classes or functions it would call)."""
+    import torch
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:   # noqa: BLE001  (an old or damaged archive: the error's first line is all there is)
+        names = []
+    found = [n for n in names if n != 'argparse.Namespace']
+    return ', '.join(found) if found else first_line(error)
 
 
 class Converter:
@@ -223,6 +251,8 @@ def get_args_parser():
     p.add_argument('output', help='.npz to write')
     p.add_argument('--arch', choices=sorted(ARCHS), help='the architecture of INPUT (default: found from its '
                    'tensors\' names and shapes)')
+    p.add_argument('--ema', action='store_true', help='a training checkpoint\'s weight average (timm\'s '
+                   'state_dict_ema, torchvision\'s model_ema) instead of its model\'s state_dict')
     g = p.add_argument_group('evaluation transform recorded in OUTPUT (see webvision/data/transform.py)')
     g.add_argument('--eval-transform', default='torchvision', choices=tr.KINDS, help='torchvision: Resize of the '
                    'shorter side with Pillow, then CenterCrop, as the weights were measured; toolkit: this '
@@ -243,7 +273,7 @@ def main(argv=None):
         transform = tr.Transform(args.eval_transform, args.resize, args.crop, args.interpolation)
         tr.check(transform, '--resize/--crop')
         check_output(args.output, 'OUTPUT', [('INPUT', args.input)])
-        state_dict = load_state_dict(args.input)
+        state_dict = load_state_dict(args.input, ema=args.ema)
         arch = args.arch or infer_arch(state_dict, args.input)
         depth, mode, group_width = ARCHS[arch]
         weights = convert(state_dict, depth, args.input)   # the loaded dict is consumed

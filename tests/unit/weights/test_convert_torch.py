@@ -95,8 +95,38 @@ class NotWeights:
 
 def test_never_unpickles_objects(tmp_path):
     proc, npz = convert({'conv1.weight': torch.zeros(1), 'payload': NotWeights()}, tmp_path, 'resnet18')
-    assert proc.returncode == 1 and 'refusing to unpickle' in proc.stderr
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr and '\x1b' not in proc.stderr
+    assert 'refusing to unpickle test_convert_torch.NotWeights: only tensors, plain containers' in proc.stderr
     assert not os.path.exists(npz)
+
+
+def test_a_timm_checkpoint_saver_file_converts_its_model_or_with_ema_its_average(tmp_path):
+    """The file timm's train.py writes: epoch, arch, args (an argparse.Namespace), optimizer,
+    state_dict and state_dict_ema, saved by timm's own CheckpointSaver."""
+    import argparse
+    timm = pytest.importorskip('timm', reason='timm 1.0.31: pip install -r requirements-ref.txt')
+    from timm.utils import CheckpointSaver, ModelEmaV3
+    model = torch_resnet.randomize(timm.create_model('resnet18', pretrained=False), seed=4)
+    ema = ModelEmaV3(model, decay=0.5)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01)                                # the average now differs from the model
+    ema.update(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    args = argparse.Namespace(model='resnet18', lr=0.1, epochs=3, mixup=0.2, data_dir='/data/in1k')
+    saver = CheckpointSaver(model, optimizer, args=args, model_ema=ema, checkpoint_dir=str(tmp_path),
+                            recovery_dir=str(tmp_path))
+    saver.save_checkpoint(epoch=2, metric=71.3)
+    path = tmp_path / 'last.pth.tar'
+    for flag, source in ((), model), (('--ema',), ema.module):
+        proc = run_converter(path, tmp_path / 'm.npz', *flag)
+        assert proc.returncode == 0, proc.stderr
+        weights = read_weights(str(tmp_path / 'm.npz'))
+        np.testing.assert_array_equal(weights['linear/b'], source.fc.bias.detach().numpy())
+    torch.save({'state_dict': model.state_dict(), 'args': args}, str(tmp_path / 'plain.pth'))
+    proc = run_converter(tmp_path / 'plain.pth', tmp_path / 'm.npz', '--ema')
+    assert proc.returncode == 1 and "--ema, but no weight average in it (no 'state_dict_ema' or 'model_ema'; " \
+        "it holds args, state_dict)" in proc.stderr
 
 
 def run_converter(*args):
