@@ -30,6 +30,7 @@ read with torch.load(weights_only=True): nothing but tensors is unpickled. Each 
 once converted (bench/convert_wsl.py measures the peak memory).
 """
 import argparse
+import dataclasses
 import os
 import re
 import sys
@@ -39,7 +40,7 @@ import numpy as np
 
 from webvision.core.errors import InputError
 from webvision.core.fileio import check_output
-from webvision.data import transform as tr
+from webvision.data import hub, transform as tr
 from webvision.model.archs import BOTTLENECK_DEPTHS, CARDINALITY, DEPTHS as BLOCKS, TORCHVISION_ARCHS as ARCHS
 
 
@@ -247,7 +248,8 @@ def check_shapes(weights, shapes, path):
 
 def get_args_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('input', help='PyTorch state dict or checkpoint (.pth, .pth.tar, .ckpt) or .safetensors')
+    p.add_argument('input', help='PyTorch state dict or checkpoint (.pth, .pth.tar, .ckpt), .safetensors, or a '
+                   'Hugging Face hub model folder (model.safetensors + config.json)')
     p.add_argument('output', help='.npz to write')
     p.add_argument('--arch', choices=sorted(ARCHS), help='the architecture of INPUT (default: found from its '
                    'tensors\' names and shapes)')
@@ -257,12 +259,28 @@ def get_args_parser():
     g.add_argument('--eval-transform', default='torchvision', choices=tr.KINDS, help='torchvision: Resize of the '
                    'shorter side with Pillow, then CenterCrop, as the weights were measured; toolkit: this '
                    'toolkit\'s crop (default: %(default)s)')
-    g.add_argument('--resize', type=int, default=tr.TORCHVISION.resize, help='shorter side before the crop '
-                   '(default: %(default)s)')
-    g.add_argument('--crop', type=int, default=tr.TORCHVISION.crop, help='(default: %(default)s)')
-    g.add_argument('--interpolation', default=tr.TORCHVISION.interpolation, choices=tr.INTERPOLATIONS,
-                   help='(default: %(default)s)')
+    g.add_argument('--resize', type=int, help='shorter side before the crop (default: from the pretrained_cfg '
+                   'of a config.json beside INPUT, as timm computes it, floor(size / crop_pct); else {})'.format(
+                       tr.TORCHVISION.resize))
+    g.add_argument('--crop', type=int, help='(default: that config\'s input size, else {})'.format(tr.TORCHVISION.crop))
+    g.add_argument('--interpolation', choices=tr.INTERPOLATIONS, help='(default: that config\'s, else {})'.format(
+        tr.TORCHVISION.interpolation))
+    g.add_argument('--test-size', action='store_true', help='with a config.json: its test_input_size and '
+                   'test_crop_pct (timm\'s larger evaluation size) instead of input_size and crop_pct')
     return p
+
+
+def resolve_transform(args, weights):
+    """(the Transform to record, the config.json it came from or None): the flags given, else the
+    pretrained_cfg of a hub config.json beside the weights, else torchvision's standard one."""
+    config = hub.config_beside(weights) if args.eval_transform == 'torchvision' else None
+    if args.test_size and not config:
+        raise ConversionError('--test-size needs a config.json beside {} (a hub folder\'s)'.format(weights))
+    base = hub.transform(config, args.test_size) if config else tr.TORCHVISION
+    given = {k: getattr(args, k) for k in ('resize', 'crop', 'interpolation') if getattr(args, k) is not None}
+    t = dataclasses.replace(base, kind=args.eval_transform, **given)
+    tr.check(t, '--resize/--crop' if given else config or 'the default transform')
+    return t, config
 
 
 def main(argv=None):
@@ -270,24 +288,25 @@ def main(argv=None):
     args = p.parse_args(argv)
     start = time.time()
     try:
-        transform = tr.Transform(args.eval_transform, args.resize, args.crop, args.interpolation)
-        tr.check(transform, '--resize/--crop')
-        check_output(args.output, 'OUTPUT', [('INPUT', args.input)])
-        state_dict = load_state_dict(args.input, ema=args.ema)
-        arch = args.arch or infer_arch(state_dict, args.input)
+        path = hub.weights_in(args.input) if os.path.isdir(args.input) else args.input
+        transform, config = resolve_transform(args, path)
+        check_output(args.output, 'OUTPUT', [('INPUT', path)] + ([('its config', config)] if config else []))
+        state_dict = load_state_dict(path, ema=args.ema)
+        arch = args.arch or infer_arch(state_dict, path)
         depth, mode, group_width = ARCHS[arch]
-        weights = convert(state_dict, depth, args.input)   # the loaded dict is consumed
-        check_shapes(weights, model_shapes(depth, mode, group_width, len(weights['linear/b'])), args.input)
+        weights = convert(state_dict, depth, path)   # the loaded dict is consumed
+        check_shapes(weights, model_shapes(depth, mode, group_width, len(weights['linear/b'])), path)
         from webvision.weights.checkpoints import write_npz
         write_npz(args.output, dict(weights, **tr.npz_entry(transform)))
     except (ConversionError, InputError, OSError) as e:
         print('error: {}'.format(e), file=sys.stderr)
         return 1
     n = sum(v.size for v in weights.values())
-    print('Converted {} ({}{}, {} arrays, {:,} values, {} classes) to {} in {:.1f} s; evaluation transform: {}. '
+    print('Converted {} ({}{}, {} arrays, {:,} values, {} classes) to {} in {:.1f} s; evaluation transform{}: {}. '
           'Load it with imagenet-resnet.py -d {} --mode {}{} --load {}'.format(
-              args.input, arch, '' if args.arch else ', found from its shapes', len(weights), n,
-              len(weights['linear/b']), args.output, time.time() - start, transform.describe(), depth, mode,
+              path, arch, '' if args.arch else ', found from its shapes', len(weights), n,
+              len(weights['linear/b']), args.output, time.time() - start,
+              ' (from {})'.format(config) if config else '', transform.describe(), depth, mode,
               ' --group-width {}'.format(group_width) if mode == 'resnext' else '', args.output))
     return 0
 

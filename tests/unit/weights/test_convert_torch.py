@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from webvision.weights import torch_resnet
+from helpers import torchvision_ref as ref
 from helpers.programs import run_program
 from webvision.weights.checkpoints import WeightLoader
 from webvision.weights.checkpoints import read_weights
@@ -256,3 +257,28 @@ def test_models_of_the_real_torchvision_and_timm_convert_to_the_same_logits(tmp_
     got = tf_logits(str(tmp_path / 'm.npz'), depth, mode, group_width, 1000, images)
     assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
     assert (got.argmax(1) == expected.argmax(1)).all()
+
+
+def test_a_hub_folder_converts_with_the_transform_of_its_config(tmp_path):
+    """A folder as timm.models.save_for_hf writes it for the hub (model.safetensors + config.json with
+    resnet50.a1_in1k's pretrained_cfg: crop_pct 0.95, bicubic, test size 288): the recorded transform
+    makes timm's own evaluation pixels of a photo."""
+    timm = pytest.importorskip('timm', reason='timm 1.0.31: pip install -r requirements-ref.txt')
+    from skimage import data
+    from helpers.images import jpeg_bytes
+    from webvision.data.decode import TorchvisionDecoder
+    from webvision.data.transform import IMAGENET_MEAN, IMAGENET_STD
+    model = torch_resnet.randomize(timm.create_model('resnet18.a1_in1k', pretrained=False), seed=5)
+    folder = tmp_path / 'hub'
+    timm.models.save_for_hf(model, str(folder), safe_serialization=True)
+    photo = jpeg_bytes(data.chelsea())
+    for flags, (resize, crop) in (((), (235, 224)), (('--test-size',), (288, 288))):
+        proc = run_converter(folder, tmp_path / 'm.npz', *flags)
+        assert proc.returncode == 0 and '(from {})'.format(folder / 'config.json') in proc.stdout, proc.stderr
+        t = read_transform(str(tmp_path / 'm.npz'))
+        assert t == Transform('torchvision', resize, crop, 'bicubic')
+        cfg = timm.data.resolve_data_config({}, model=model, use_test_size=bool(flags))
+        expected = timm.data.create_transform(**cfg)(ref.pil_loader(photo)).numpy()
+        ours = TorchvisionDecoder(t)(photo)[0][:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / 255.
+        ours = (ours - np.float32(IMAGENET_MEAN)[:, None, None]) / np.float32(IMAGENET_STD)[:, None, None]
+        np.testing.assert_allclose(ours, expected, atol=1e-6)
