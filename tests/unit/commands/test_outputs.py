@@ -130,7 +130,7 @@ def test_split_noisy_refuses_a_report_path_onto_its_list(tmp_path, inputs, capsy
 
 @pytest.mark.parametrize('kind', ['file', 'fifo'])
 def test_folder_outputs_are_never_made_over_a_file_or_fifo(tmp_path, capsys, kind):
-    from webvision.commands import prepare_imagenet_val, preprocess
+    from webvision.commands import prepare_imagenet_val, preprocess, preview_transform
     import cv2
     target = tmp_path / 'out'
     target.write_text('kept') if kind == 'file' else os.mkfifo(str(target))
@@ -143,5 +143,7 @@ def test_folder_outputs_are_never_made_over_a_file_or_fifo(tmp_path, capsys, kin
                                       str(tmp_path / 'synsets.txt'), '--out', str(target)]) == 1
     assert '--out {}: is {}, expected a folder'.format(target, what) in capsys.readouterr().err
     assert preprocess.main(['--root', str(tmp_path / 'imagenet'), '--out', str(target)]) == 1
+    assert '--out {}: is {}, expected a folder'.format(target, what) in capsys.readouterr().err
+    assert preview_transform.main(['--out', str(target), str(images / 'a.JPEG')]) == 1
     assert '--out {}: is {}, expected a folder'.format(target, what) in capsys.readouterr().err
     assert (target.read_text() == 'kept') if kind == 'file' else stat.S_ISFIFO(os.lstat(str(target)).st_mode)
