@@ -106,12 +106,19 @@ def check(t, source):
         v = getattr(t, field)
         if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 4096:
             bad(field, 'expected a whole number of pixels from 1 to 4096')
-    for field, want in (('mean', IMAGENET_MEAN), ('std', IMAGENET_STD)):
+    for field, low, high in (('mean', 0., 1.), ('std', 1e-3, 10.)):
         v = getattr(t, field)
-        ok = isinstance(v, tuple) and len(v) == 3 and all(isinstance(x, (int, float)) for x in v)
-        if not ok or not np.allclose(v, want, atol=1e-3):
-            # the graph normalises with ImageNet's; another one does not fold into the weights exactly
-            bad(field, 'only ImageNet\'s {} is supported'.format(list(want)))
+        ok = isinstance(v, tuple) and len(v) == 3 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                         for x in v)
+        if not ok or not all(low <= x <= high for x in v):      # also false for NaN
+            bad(field, 'expected three numbers from {} to {} (RGB, images in 0-1)'.format(low, high))
+    if t.kind == 'toolkit' and not is_imagenet(t):
+        bad('mean', 'the toolkit\'s crop goes with ImageNet\'s mean and std (its models are trained with them)')
+
+
+def is_imagenet(t):
+    """True when ``t`` normalises with ImageNet's mean and std (timm's and torchvision's constants)."""
+    return np.allclose(t.mean, IMAGENET_MEAN, atol=1e-3) and np.allclose(t.std, IMAGENET_STD, atol=1e-3)
 
 
 def npz_entry(t):

@@ -91,12 +91,15 @@ class ImageNetModel(ModelDesc):
     image_bgr = True        # DataFlows produce BGR (OpenCV)
 
     def __init__(self, num_classes, data_format='NHWC', image_size=224, *, weight_decay=1e-4, recipe=None,
-                 trunk_lr_mult=1., color_augment=False, float16_loss_scaling=False):
+                 trunk_lr_mult=1., color_augment=False, float16_loss_scaling=False, mean_rgb=None, std_rgb=None):
         if data_format not in ('NCHW', 'NHWC'):
             raise ValueError('data_format must be NCHW or NHWC, got {!r}'.format(data_format))
         self.num_classes, self.data_format, self.image_size = num_classes, data_format, image_size
         self.weight_decay, self.recipe, self.trunk_lr_mult = weight_decay, recipe or Recipe(), trunk_lr_mult
         self.color_augment, self.float16_loss_scaling = color_augment, float16_loss_scaling
+        # another normalisation than ImageNet's (0-255 RGB), as converted weights may record one
+        self.mean_rgb = IMAGE_MEAN_RGB if mean_rgb is None else np.asarray(mean_rgb, np.float64)
+        self.std_rgb = IMAGE_STD_RGB if std_rgb is None else np.asarray(std_rgb, np.float64)
 
     def inputs(self):
         # uint8 input: 4x less to copy from the loaders than float32.
@@ -152,7 +155,7 @@ class ImageNetModel(ModelDesc):
     def image_preprocess(self, image):
         with tf.name_scope('image_preprocess'):
             image = tf.cast(image, tf.float32)
-            mean, std = IMAGE_MEAN_RGB, IMAGE_STD_RGB
+            mean, std = self.mean_rgb, self.std_rgb
             if self.image_bgr:
                 mean, std = mean[::-1], std[::-1]
             return (image - mean.astype('float32')) * (1. / std).astype('float32')

@@ -3,6 +3,9 @@ way for training, evaluation, prediction and export: the model, the image decode
 import argparse
 import dataclasses
 
+import numpy as np
+
+from webvision.data import transform as tr
 from webvision.data.decode import decoder
 from webvision.model.recipe import recipe_from_args
 from webvision.model.resnet import ResNetModel
@@ -43,7 +46,16 @@ def make_model(run, num_classes):
     return ResNetModel(a.depth, a.mode, num_classes=num_classes, group_width=a.group_width,
                        data_format=run.data_format, image_size=a.image_size, trunk_lr_mult=a.trunk_lr_mult,
                        color_augment=not a.fake,        # the loaders only crop and flip
-                       float16_loss_scaling=a.amp and run.on_gpu, recipe=recipe_from_args(a, run.steps_per_epoch))
+                       float16_loss_scaling=a.amp and run.on_gpu, recipe=recipe_from_args(a, run.steps_per_epoch),
+                       **normalisation(run.transform))
+
+
+def normalisation(t):
+    """The graph's mean and std (0-255 RGB) for a transform recording another one than ImageNet's
+    (a timm model trained with 0.5, say); none for ImageNet's, whose constants the graph keeps."""
+    if t is None or tr.is_imagenet(t):
+        return {}
+    return dict(mean_rgb=np.asarray(t.mean) * 255., std_rgb=np.asarray(t.std) * 255.)
 
 
 def session_creator(run):

@@ -35,8 +35,9 @@ def test_timm_s_pretrained_cfg_gives_its_evaluation_transform(tmp_path):
     ('crop_pct', 'big', "crop_pct = 'big': expected a fraction"),
     ('crop_pct', 0, 'crop_pct = 0: expected a fraction'),
     ('interpolation', 'lanczos', "transform interpolation = 'lanczos': expected one of bilinear, bicubic"),
-    ('mean', [0.5, 0.5, 0.5], "transform mean = (0.5, 0.5, 0.5): only ImageNet's"),
+    ('mean', [2, 0.5, 0.5], 'transform mean = (2, 0.5, 0.5): expected three numbers from 0.0 to 1.0'),
     ('std', [1, 2], 'transform std = (1, 2)'),
+    ('std', [0.5, 0, 0.5], 'transform std = (0.5, 0, 0.5): expected three numbers from 0.001'),
 ])
 def test_a_config_field_this_toolkit_cannot_apply_is_named(tmp_path, field, value, message):
     cfg = dict(TIMM_A1['pretrained_cfg'], **{field: value})
@@ -44,6 +45,12 @@ def test_a_config_field_this_toolkit_cannot_apply_is_named(tmp_path, field, valu
     with pytest.raises(InputError, match='^' + path) as e:
         hub.transform(path)
     assert message in str(e.value)
+
+
+def test_another_mean_and_std_are_recorded_for_the_graph(tmp_path):
+    cfg = dict(TIMM_A1['pretrained_cfg'], mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])
+    t = hub.transform(write(tmp_path, {'pretrained_cfg': cfg}))
+    assert (t.mean, t.std) == ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)) and '0.5' in t.describe()
 
 
 def test_a_config_that_is_not_one_is_named(tmp_path):

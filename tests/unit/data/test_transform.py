@@ -169,7 +169,8 @@ def test_the_record_round_trips_through_an_npz_and_a_run_folder(tmp_path):
     (b'{"kind": "torchvision", "interpolation": "lanczos"}', 'expected one of bilinear, bicubic'),
     (b'{"kind": "torchvision", "resize": "256"}', "resize = '256': expected a whole number"),
     (b'{"kind": "torchvision", "crop": 0}', 'crop = 0'),
-    (b'{"kind": "torchvision", "mean": [0.5, 0.5, 0.5]}', "only ImageNet's"),
+    (b'{"kind": "toolkit", "mean": [0.5, 0.5, 0.5]}', "the toolkit's crop goes with ImageNet's mean"),
+    (b'{"kind": "torchvision", "mean": [0.5, 0.5, 500]}', 'expected three numbers from 0.0 to 1.0'),
     (b'{"kind": "torchvision", "std": "x"}', "std = 'x'"),
     (b'{"kind": "torchvision", "__class__": 1}', "unknown transform field(s) '__class__'"),
 ])

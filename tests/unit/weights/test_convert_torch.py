@@ -282,3 +282,34 @@ def test_a_hub_folder_converts_with_the_transform_of_its_config(tmp_path):
         ours = TorchvisionDecoder(t)(photo)[0][:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / 255.
         ours = (ours - np.float32(IMAGENET_MEAN)[:, None, None]) / np.float32(IMAGENET_STD)[:, None, None]
         np.testing.assert_allclose(ours, expected, atol=1e-6)
+
+
+def test_a_recorded_mean_and_std_other_than_imagenet_s_normalise_in_the_graph(tmp_path):
+    """A hub model trained with mean = std = 0.5 (as several timm models are): converted, its record
+    makes the graph normalise that way (webvision.model.run.normalisation), and the logits are torch's."""
+    import json
+    from safetensors.torch import save_file
+    from webvision.model.run import normalisation
+    model = torch_resnet.randomize(torch_resnet.build('resnet18'), seed=6)
+    folder = tmp_path / 'hub'
+    folder.mkdir()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / 'model.safetensors'))
+    cfg = {'input_size': [3, 224, 224], 'interpolation': 'bicubic', 'crop_pct': 0.9, 'mean': [0.5] * 3, 'std': [0.5] * 3}
+    (folder / 'config.json').write_text(json.dumps({'architecture': 'resnet18', 'pretrained_cfg': cfg}))
+    assert run_converter(folder, tmp_path / 'm.npz').returncode == 0
+    t = read_transform(str(tmp_path / 'm.npz'))
+    images = photos(64)
+    rgb = images[:, :, :, ::-1].astype(np.float64) / 255.
+    with torch.no_grad():
+        expected = model(torch.from_numpy(((rgb - 0.5) / 0.5).transpose(0, 3, 1, 2).astype(np.float32))).numpy()
+    net = ResNetModel(18, 'resnet', num_classes=1000, data_format='NHWC', image_size=64, **normalisation(t))
+    pred = OfflinePredictor(PredictConfig(model=net, session_init=WeightLoader(str(tmp_path / 'm.npz'), strict=True),
+                                          input_names=['input'], output_names=['logits']))
+    got = pred(images)[0]
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
+    assert normalisation(tr_default()) == {}
+
+
+def tr_default():
+    from webvision.data.transform import TORCHVISION
+    return TORCHVISION
