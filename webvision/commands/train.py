@@ -22,7 +22,7 @@ from webvision.core.fileio import check_folder_output
 from webvision.core.process import configure_tensorflow, exit_process
 from webvision.data.bad_images import add_bad_input_args
 from webvision.data.transform import add_transform_arg, choose as choose_transform
-from webvision.model.archs import DEPTHS, GROUP_WIDTHS, MODES
+from webvision.model.archs import DEPTHS, GROUP_WIDTHS, MODES, PADDINGS
 from webvision.model.recipe import RecipeError, add_recipe_args, check_recipe
 from webvision.train.cluster import Cluster, ClusterError, add_cluster_args
 
@@ -71,6 +71,10 @@ def add_model_and_schedule_args(p):
     g.add_argument('--group-width', type=int, default=4, choices=GROUP_WIDTHS, help='ResNeXt width per group, '
         'cardinality 32: 4 is 32x4d, 8..48 the WSL 32x8d..32x48d models (default: %(default)s)')
     g.add_argument('--data-format', choices=('NCHW', 'NHWC'), help='default: NCHW on GPUs, NHWC on the CPU')
+    g.add_argument('--padding', default='symmetric', choices=PADDINGS, help='of strided convolutions and the stem '
+        'max-pool: symmetric as PyTorch (converted weights need it), or same: TensorFlow\'s SAME, as the original '
+        'benchmark\'s graph, for its published checkpoints (model-520000, model-1055000); recorded with the run '
+        '(default: %(default)s)')
     g = p.add_argument_group('training schedule')
     g.add_argument('--batch', type=int, default=256, help='batch size of this process, split evenly across its towers; '
         'with --hosts the global batch is this x the number of workers (default: %(default)s)')
@@ -217,7 +221,7 @@ def run_model_flags(parser, args, argv):
     return config.parse_args(parser, argv)
 
 
-MODEL_FLAGS = ('depth', 'mode', 'group_width', 'image_size')     # what the weights' shapes and names need
+MODEL_FLAGS = ('depth', 'mode', 'group_width', 'image_size', 'padding')     # what the weights' shapes and names need
 
 
 def main(args):

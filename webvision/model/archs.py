@@ -7,6 +7,9 @@ DEPTHS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 
 BOTTLENECK_DEPTHS = (50, 101, 152)
 MODES = ('resnet', 'preact', 'se', 'resnext')
 CARDINALITY = 32
+# symmetric: PyTorch's padding of strided convolutions and the stem max-pool; same: TensorFlow's
+# SAME, as the original benchmark's tensorpack graph (and its published checkpoints) had it
+PADDINGS = ('symmetric', 'same')
 GROUP_WIDTHS = (4, 8, 16, 32, 48)   # 32x4d is tensorpack's ResNeXt; 32x8d..32x48d are the WSL models
 # torchvision's (and timm's, the WSL models') names: (depth, mode, group width); webvision-convert
 TORCHVISION_ARCHS = {

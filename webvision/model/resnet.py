@@ -5,8 +5,10 @@
 Layer names follow tensorpack's ResNet example (conv0, group0/block0/conv1, ..., linear): they are
 the checkpoint format, so they must not change. Strided convolutions and the stem max-pool pad
 explicitly and symmetrically, as PyTorch does, instead of TensorFlow's asymmetric SAME padding:
-weights converted from torchvision then give the same outputs.
+weights converted from torchvision then give the same outputs. ``padding='same'`` (--padding same)
+builds the original benchmark's graph instead, for its published checkpoints.
 """
+import contextlib
 import functools
 
 import webvision.runtime.tfcompat  # noqa: F401  (before TensorFlow)
@@ -15,7 +17,7 @@ from tensorpack.models import BatchNorm, BNReLU, Conv2D, FullyConnected, GlobalA
 from tensorpack.tfutils.argscope import argscope, get_arg_scope
 
 from webvision.model.archs import (BOTTLENECK_DEPTHS, CARDINALITY, DEPTHS, GROUP_WIDTHS, MODES,  # noqa: F401
-                                   TORCHVISION_ARCHS)
+                                   PADDINGS, TORCHVISION_ARCHS)
 from webvision.model.contract import ImageNetModel
 
 
@@ -31,12 +33,36 @@ def _pad_spatial(l, pad, value=0.):
     return tf.pad(l, paddings, constant_values=value)
 
 
+_padding = ['symmetric']        # set by ResNetModel.get_logits for the graph it builds
+
+
+@contextlib.contextmanager
+def padding_mode(mode):
+    """symmetric: strided convolutions and the stem max-pool pad kernel // 2 on every side, as PyTorch
+    does (weights converted from torchvision give its outputs); same: TensorFlow's SAME, which puts
+    the odd pixel of padding after, as the original benchmark's graph did (its checkpoints need it)."""
+    if mode not in PADDINGS:
+        raise ValueError('padding {!r} is not one of {}'.format(mode, ', '.join(PADDINGS)))
+    _padding.append(mode)
+    try:
+        yield
+    finally:
+        _padding.pop()
+
+
 def conv(name, l, ch_out, kernel, stride=1, **kwargs):
-    """Conv2D whose strided version pads like PyTorch (kernel // 2 on every side)."""
-    if stride > 1 and kernel > 1:
+    """Conv2D whose strided version pads as padding_mode says."""
+    if stride > 1 and kernel > 1 and _padding[-1] == 'symmetric':
         l = _pad_spatial(l, kernel // 2)
         return Conv2D(name, l, ch_out, kernel, strides=stride, padding='VALID', **kwargs)
     return Conv2D(name, l, ch_out, kernel, strides=stride, **kwargs)
+
+
+def stem_pool(l):
+    if _padding[-1] == 'same':
+        return MaxPooling('pool0', l, 3, strides=2, padding='SAME')
+    # After ReLU every value is >= 0, so zero padding equals PyTorch's -inf padding here.
+    return MaxPooling('pool0', _pad_spatial(l, 1), 3, strides=2, padding='VALID')
 
 
 def get_bn(zero_init=False):
@@ -145,9 +171,7 @@ def preact_group(l, name, block_func, features, count, stride):
 def resnet_backbone(image, num_blocks, group_func, block_func, num_classes):
     with argscope(Conv2D, use_bias=False,
                   kernel_initializer=tf.compat.v1.variance_scaling_initializer(scale=2.0, mode='fan_out')):
-        l = conv('conv0', image, 64, 7, stride=2, activation=BNReLU)
-        # After ReLU every value is >= 0, so zero padding equals PyTorch's -inf padding here.
-        l = MaxPooling('pool0', _pad_spatial(l, 1), 3, strides=2, padding='VALID')
+        l = stem_pool(conv('conv0', image, 64, 7, stride=2, activation=BNReLU))
         for i, (features, stride) in enumerate(zip((64, 128, 256, 512), (1, 2, 2, 2))):
             l = group_func(l, 'group{}'.format(i), block_func, features, num_blocks[i], stride)
         l = GlobalAvgPooling('gap', l)
@@ -183,12 +207,16 @@ def variant_name(depth, mode, group_width=4):
 
 
 class ResNetModel(ImageNetModel):
-    def __init__(self, depth, mode='resnet', num_classes=1000, group_width=4, **kwargs):
+    def __init__(self, depth, mode='resnet', num_classes=1000, group_width=4, padding='symmetric', **kwargs):
         super().__init__(num_classes=num_classes, **kwargs)
         self.depth, self.mode, self.group_width = depth, mode, group_width
         self.group_func, self.block_func = get_block_func(depth, mode, group_width)
+        if padding not in PADDINGS:
+            raise ValueError('padding {!r} is not one of {}'.format(padding, ', '.join(PADDINGS)))
+        self.padding = padding
 
     def get_logits(self, image):
-        with argscope([Conv2D, MaxPooling, GlobalAvgPooling, BatchNorm], data_format=self.data_format):
+        with argscope([Conv2D, MaxPooling, GlobalAvgPooling, BatchNorm], data_format=self.data_format), \
+                padding_mode(self.padding):
             return resnet_backbone(image, DEPTHS[self.depth], self.group_func, self.block_func,
                                    self.num_classes)

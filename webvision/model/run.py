@@ -43,7 +43,7 @@ class Run:
 
 def make_model(run, num_classes):
     a = run.args
-    return ResNetModel(a.depth, a.mode, num_classes=num_classes, group_width=a.group_width,
+    return ResNetModel(a.depth, a.mode, num_classes=num_classes, group_width=a.group_width, padding=a.padding,
                        data_format=run.data_format, image_size=a.image_size, trunk_lr_mult=a.trunk_lr_mult,
                        color_augment=not a.fake,        # the loaders only crop and flip
                        float16_loss_scaling=a.amp and run.on_gpu, recipe=recipe_from_args(a, run.steps_per_epoch),

@@ -20,7 +20,8 @@ def test_every_flag_sits_in_a_named_group(driver):
     groups = {g.title: [a.option_strings[-1] for a in g._group_actions] for g in parser._action_groups}
     assert groups.pop('options') == ['--help']          # argparse's own group holds nothing of ours
     flags = [f for fs in groups.values() for f in fs]
-    assert len(flags) == len(set(flags)) == 58 and '--max-bad-fraction' in groups['bad input']
+    assert len(flags) == len(set(flags)) == 59 and '--max-bad-fraction' in groups['bad input']
+    assert '--padding' in groups['model']
     assert groups['settings file'] == ['--config']
     recipe = next(fs for title, fs in groups.items() if title.startswith('recipe'))
     assert {'--mixup', '--cutmix', '--loss', '--ema', '--sample-loss', '--lr-schedule'} <= set(recipe)
@@ -75,6 +76,9 @@ def test_model_options_are_given_at_construction(driver):
     model = make_model(run, 12)
     assert (model.num_classes, model.image_size, model.trunk_lr_mult) == (12, 96, 0.1)
     assert not model.color_augment and not model.float16_loss_scaling      # --fake: no augmentation, CPU
+    assert model.padding == 'symmetric'
+    model = make_model(driver.make_run(parse(driver, '--fake', '-d', 50, '--padding', 'same')), 12)
+    assert model.padding == 'same' and 'padding' in driver.MODEL_FLAGS     # --eval of a run takes it from its config
 
 
 def test_the_evaluation_transform_comes_with_the_weights_unless_a_flag_says(driver, tmp_path, monkeypatch):
