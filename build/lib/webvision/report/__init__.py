@@ -1,1 +1,0 @@
-"""The analysis report page and its figures (no TensorFlow)."""
