@@ -50,7 +50,7 @@ $(REF_STAMP): $(STAMP) requirements-ref.txt
 
 # Two workers (pytest-xdist): the end-to-end tests wait on their processes half the time.
 test: venv $(REF_STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25 tests
+	$(PY) -m pytest -q -n 2 --durations=25 tests
 
 test-fast: venv $(REF_STAMP)
 	$(PY) -m pytest -q -n 2 -m "not slow" tests/unit

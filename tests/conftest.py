@@ -1,3 +1,4 @@
+import fcntl
 import os
 import subprocess
 import sys
@@ -34,11 +35,27 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: 0 if item.get_closest_marker('e2e') else 1 if item.get_closest_marker('slow') else 2)
 
 
+def made_once(tmp_path_factory, name, make):
+    """``make(folder)`` once per test run, also across pytest-xdist's workers (whichever comes
+    second waits for the first, instead of making its own): the folder."""
+    run = os.environ.get('PYTEST_XDIST_TESTRUNUID')      # the same in every worker of one run
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent / ('shared-' + run) if run else base
+    root.mkdir(exist_ok=True)
+    folder, done = root / name, root / (name + '.done')
+    with open(str(root / (name + '.lock')), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            make(str(folder))
+            done.write_text('')
+    return str(folder)
+
+
 @pytest.fixture(scope='session')
 def demo_root(tmp_path_factory):
-    """The embedded demo set, built once per test session into a temporary folder."""
+    """The embedded demo set, built once per test run into a temporary folder."""
     from webvision.data.demo import build_demo
-    return build_demo(str(tmp_path_factory.mktemp('data') / 'webvision-demo'), quiet=True)[0]
+    return made_once(tmp_path_factory, 'webvision-demo', lambda folder: build_demo(folder, quiet=True))
 
 
 @pytest.fixture(scope='session')
@@ -46,9 +63,8 @@ def trained_run(demo_root, tmp_path_factory):
     """One tiny trained run (ResNet-18 at 64 px, 3 steps, validated), made once per session (per
     pytest-xdist worker) for every test that only loads it: its logdir."""
     from helpers.driver import SMALL
-    logdir = str(tmp_path_factory.mktemp('runs') / 'base')
-    run_driver(*SMALL, '--data', demo_root, '--logdir', logdir, '--epochs', 1, '--steps-per-epoch', 3)
-    return logdir
+    return made_once(tmp_path_factory, 'trained-run', lambda logdir: run_driver(
+        *SMALL, '--data', demo_root, '--logdir', logdir, '--epochs', 1, '--steps-per-epoch', 3))
 
 
 @pytest.fixture(scope='session')

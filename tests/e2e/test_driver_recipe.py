@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import run_driver
+from conftest import made_once, run_driver
 from helpers.driver import SMALL, kill_after_checkpoint
 from helpers.programs import run_program
 from webvision.weights.checkpoints import latest_checkpoint, read_weights
@@ -21,18 +21,22 @@ RECIPE = ['--mixup', '0.2', '--cutmix', '1.0', '--mix-off-epoch', '2', '--label-
 
 @pytest.fixture(scope='session')
 def recipe_run(demo_root, tmp_path_factory):
-    """A 3-epoch recipe run, killed with SIGKILL after its first checkpoint and rerun to the end; made
-    once per session (a module fixture is made again when a worker runs another module in between)."""
-    logdir = str(tmp_path_factory.mktemp('recipe') / 'run')
-    args = SMALL + ['--data', demo_root, '--logdir', logdir, '--epochs', '3', '--steps-per-epoch', '4'] + RECIPE
-    kill_after_checkpoint(args, logdir, 'model-4')
-    killed_at = latest_checkpoint(logdir)
-    kept = read_weights(killed_at)
-    out = run_driver(*args)
-    return logdir, killed_at, kept, out.stdout + out.stderr
+    """A 3-epoch recipe run, killed with SIGKILL after its first checkpoint and rerun to the end, made
+    once per test run (conftest.made_once): (logdir, the checkpoint killed at, its weights, the log)."""
+    def make(folder):
+        logdir = os.path.join(folder, 'run')
+        args = SMALL + ['--data', demo_root, '--logdir', logdir, '--epochs', '3', '--steps-per-epoch', '4'] + RECIPE
+        kill_after_checkpoint(args, logdir, 'model-4')
+        killed_at = latest_checkpoint(logdir)
+        np.savez(os.path.join(folder, 'kept.npz'), **read_weights(killed_at))
+        out = run_driver(*args)
+        with open(os.path.join(folder, 'log.txt'), 'w') as f:
+            f.write(killed_at + '\n' + out.stdout + out.stderr)
+    folder = made_once(tmp_path_factory, 'recipe-run', make)
+    killed_at, log = open(os.path.join(folder, 'log.txt')).read().split('\n', 1)
+    return os.path.join(folder, 'run'), killed_at, dict(np.load(os.path.join(folder, 'kept.npz'))), log
 
 
-@pytest.mark.xdist_group('recipe_run')     # one worker makes the run and runs its tests
 def test_recipe_run_resumes_with_its_average_and_step(recipe_run):
     logdir, killed_at, kept, log = recipe_run
     step = int(killed_at.rsplit('-', 1)[1])
@@ -54,7 +58,6 @@ def test_recipe_run_resumes_with_its_average_and_step(recipe_run):
         assert 0 <= s['val-error-top1'] <= 1
 
 
-@pytest.mark.xdist_group('recipe_run')     # one worker makes the run and runs its tests
 def test_sample_losses_have_one_entry_per_training_line(recipe_run, demo_root):
     logdir = recipe_run[0]
     lines = sum(1 for _ in open(os.path.join(demo_root, 'meta', 'train.txt')))
@@ -66,7 +69,6 @@ def test_sample_losses_have_one_entry_per_training_line(recipe_run, demo_root):
     assert not [n for n in os.listdir(os.path.join(logdir, 'sample_loss')) if 'partial' in n]
 
 
-@pytest.mark.xdist_group('recipe_run')     # one worker makes the run and runs its tests
 def test_eval_uses_the_average_and_no_ema_the_weights(recipe_run, demo_root, tmp_path):
     logdir = recipe_run[0]
     last = json.load(open(os.path.join(logdir, 'stats.json')))[-1]
@@ -77,7 +79,6 @@ def test_eval_uses_the_average_and_no_ema_the_weights(recipe_run, demo_root, tmp
         assert top5 == pytest.approx(last[prefix + 'error-top5'], abs=2.5 / 163)     # up to two near-ties
 
 
-@pytest.mark.xdist_group('recipe_run')     # one worker makes the run and runs its tests
 def test_split_noisy_list_trains_with_train_list(recipe_run, demo_root, tmp_path):
     root = str(tmp_path / 'root')
     shutil.copytree(demo_root, root, symlinks=True)
@@ -111,7 +112,6 @@ def png_root(demo_root, folder, mirror):
     return folder
 
 
-@pytest.mark.xdist_group('recipe_run')     # one worker makes the run and runs its tests
 def test_tta_flip_is_the_mean_over_the_images_and_their_mirrors(recipe_run, demo_root, tmp_path):
     load = latest_checkpoint(recipe_run[0])
     plain, mirrored = png_root(demo_root, str(tmp_path / 'a'), False), png_root(demo_root, str(tmp_path / 'b'), True)
