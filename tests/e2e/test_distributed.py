@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from conftest import ROOT, run_driver
+from conftest import ROOT
 from webvision.weights.checkpoints import read_weights
 
 
@@ -101,16 +101,6 @@ def test_recipe_flags_on_two_workers(demo_root, tmp_path):
     other = np.load(os.path.join(logdir, 'sample_loss', 'epoch-1.task-1.npy'))
     assert chief.shape == other.shape and 0 < np.isfinite(chief).sum() <= 24 and np.isfinite(other).any()
     assert not (np.isfinite(chief) & np.isfinite(other)).any()      # the shards are disjoint
-
-
-def test_cluster_flags_are_checked():
-    for flags, message in ((['--hosts', '127.0.0.1:1,127.0.0.1:2'], '--hosts needs --task-index'),
-                           (['--hosts', '127.0.0.1:1', '--task-index', 1], 'task index 1 is outside the 1 workers'),
-                           (['--hosts', 'nohost', '--task-index', 0], "'nohost' is not HOST:PORT"),
-                           (['--hosts', '127.0.0.1:1,127.0.0.1:2', '--task-index', 0, '--gpu', '0,1'],
-                            'one process per GPU')):
-        proc = run_driver(*flags, '--fake', check=False, timeout=120)
-        assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
 
 
 def driver_flags(demo_root, logdir, hosts, epochs, steps=3):

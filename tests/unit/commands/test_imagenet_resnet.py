@@ -38,11 +38,37 @@ def test_every_flag_sits_in_a_named_group(driver):
     (['--epochs', 0], '--epochs must be positive, got 0'),
     (['--max-bad-fraction', 1], r'--max-bad-fraction must be in \[0, 1\), got 1.0'),
     (['--hosts', 'a:1,b:2'], '--hosts needs --task-index'),
+    (['--hosts', '127.0.0.1:1', '--task-index', 1], 'task index 1 is outside the 1 workers'),
+    (['--hosts', 'nohost', '--task-index', 0], "'nohost' is not HOST:PORT"),
+    (['--hosts', 'a:1,b:2', '--task-index', 0, '--gpu', '0,1'], 'one process per GPU'),
+    (['--task-index', 0], '--task-index needs --hosts'),
     (['--hosts', 'a:1,b:2', '--task-index', 0, '--eval', '--load', 'x'], '--eval, --predict and --export run on one machine'),
 ])
 def test_inconsistent_flags_are_refused_naming_them(driver, flags, message):
     with pytest.raises(driver.UsageError, match=message):
         driver.check_args(parse(driver, *flags))
+
+
+def test_help_documents_every_flag(driver, capsys):
+    with pytest.raises(SystemExit) as e:
+        driver.run_command(['--help'])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    for flag in ('--data', '--gpu', '--depth', '--mode', '--group-width', '--data-format', '--batch', '--lr',
+                 '--warmup-epochs', '--epochs', '--steps-per-epoch', '--image-size', '--logdir', '--load',
+                 '--keep', '--workers', '--threads', '--eval', '--predictions', '--fake', '--no-val', '--source',
+                 '--predict', '--export', '--finetune', '--trunk-lr-mult', '--balance', '--format', '--hosts',
+                 '--task-index', '--collective-timeout', '--max-image-pixels', '--max-bad-fraction', '--debug',
+                 '--lr-schedule', '--label-smoothing', '--mixup', '--cutmix', '--mix-prob', '--mix-mode',
+                 '--mix-off-epoch', '--loss', '--gce-q', '--sce-alpha', '--sce-beta', '--bootstrap-beta',
+                 '--bootstrap-hard', '--ema', '--sample-loss', '--train-list', '--tta', '--save-probs', '--no-ema'):
+        assert flag in out, flag
+
+
+def test_a_refused_flag_ends_the_command_with_status_2_and_its_message(driver, capsys):
+    with pytest.raises(SystemExit) as e:
+        driver.run_command(['--mode', 'resnext', '-d', '18', '--fake'])
+    assert e.value.code == 2 and 'error: --mode resnext needs -d 50, 101 or 152' in capsys.readouterr().err
 
 
 def test_a_logdir_that_is_a_file_or_fifo_is_refused(driver, tmp_path):
