@@ -10,12 +10,13 @@ import math
 import os
 
 from webvision.core.errors import InputError
-from webvision.core.fileio import load_json
+from webvision.core.fileio import check_input, load_json
 from webvision.data import transform as tr
 
 CONFIG = 'config.json'
 WEIGHTS = ('model.safetensors', 'pytorch_model.bin')
 DEFAULT_CROP_PCT = 0.875            # timm's, when a config gives none
+MAX_CONFIG_BYTES = 1 << 20          # a hub config.json is a few kB; a downloaded one is not trusted
 
 
 def weights_in(folder):
@@ -36,6 +37,9 @@ def config_beside(weights):
 
 def pretrained_cfg(path):
     """The ``pretrained_cfg`` object of a config.json (or the file itself when it is one)."""
+    size = check_input(path).st_size
+    if size > MAX_CONFIG_BYTES:
+        raise InputError('{}: {:,} bytes, over the {:,} a model config may have'.format(path, size, MAX_CONFIG_BYTES))
     d = load_json(path)
     cfg = d.get('pretrained_cfg', d) if isinstance(d, dict) else d
     if not isinstance(cfg, dict):

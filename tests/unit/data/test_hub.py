@@ -58,6 +58,11 @@ def test_a_config_that_is_not_one_is_named(tmp_path):
                           ('{"pretrained_cfg": 3}', 'got int')):
         with pytest.raises(InputError, match=message):
             hub.transform(write(tmp_path, text))
+    with pytest.raises(InputError, match='over the 1,048,576 a model config may have'):
+        hub.transform(write(tmp_path, '{"pretrained_cfg": {}, "pad": "' + 'x' * (1 << 20) + '"}'))
     (tmp_path / 'folder').mkdir()
     with pytest.raises(InputError, match='without model.safetensors or pytorch_model.bin'):
         hub.weights_in(str(tmp_path / 'folder'))
+    (tmp_path / 'folder' / 'config.json').mkdir()
+    with pytest.raises(InputError, match='config.json: is a folder, expected a regular file'):
+        hub.transform(str(tmp_path / 'folder' / 'config.json'))
