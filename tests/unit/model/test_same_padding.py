@@ -68,10 +68,11 @@ def write_checkpoint(weights, prefix):
 
 
 @pytest.mark.slow
-# 64: SAME pads the stem 2 before and 3 after, the symmetric graph 3 and 3, so only 'same' gives the
-# original's logits; 97 (97, 49, 25, 13, 7): SAME pads evenly at every stride, and both agree
-@pytest.mark.parametrize('size', [64, 97])
-def test_the_original_graph_gives_the_original_checkpoints_logits(tmp_path, size):
+def test_the_original_graph_gives_the_original_checkpoints_logits(tmp_path):
+    """At 64 px SAME pads the stem 2 before and 3 after (the symmetric graph 3 and 3): only 'same'
+    gives the original's logits. (At odd sizes such as 97, 49, 25, 13, 7, SAME pads evenly at every
+    stride and the two graphs agree.)"""
+    size = 64
     weights = random_weights(original_variables(size))
     prefix = str(tmp_path / 'model-1055000')
     write_checkpoint(weights, prefix)
@@ -79,7 +80,7 @@ def test_the_original_graph_gives_the_original_checkpoints_logits(tmp_path, size
     x = ((images.astype(np.float32) - IMAGE_MEAN_RGB[::-1]) / IMAGE_STD_RGB[::-1]).astype(np.float32)
     with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
         expected = sess.run(reference_logits({k: tf.constant(v) for k, v in weights.items()}, tf.constant(x)))
-    for padding, close in (('same', True), ('symmetric', size % 2 == 1)):
+    for padding, close in (('same', True), ('symmetric', False)):
         model = ResNetModel(50, num_classes=10, data_format='NHWC', image_size=size, padding=padding)
         pred = OfflinePredictor(PredictConfig(model=model, session_init=WeightLoader(prefix, strict=True),
                                               input_names=['input'], output_names=['logits']))
