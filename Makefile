@@ -18,12 +18,10 @@ DEMO_FLAGS := -d 18 --image-size 112 --batch 32
 venv: $(STAMP)
 
 # The pinned requirements, then the project itself (editable: the console commands and the
-# package, with its dependencies already in place, built by the pinned setuptools). --no-compile:
-# Python compiles the modules it imports when it first imports them; compiling all of TensorFlow's
-# and torch's up front cost the fresh install more than it saves.
+# package, with its dependencies already in place, built by the pinned setuptools).
 $(STAMP): requirements.txt requirements-gpu.txt requirements-common.txt requirements-nodeps.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check --no-compile -q -r $(REQS)
+	$(PY) -m pip install --disable-pip-version-check -q -r $(REQS)
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-*
@@ -47,7 +45,7 @@ demo: venv
 # The real torchvision and timm, for the tests that compare with them (installed once).
 REF_STAMP := $(VENV)/.installed-ref
 $(REF_STAMP): $(STAMP) requirements-ref.txt
-	$(PY) -m pip install --disable-pip-version-check --no-compile -q -r requirements-ref.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-ref.txt
 	@touch $@
 
 # Two workers (pytest-xdist): the end-to-end tests wait on their processes half the time.
