@@ -109,7 +109,7 @@ def driver_flags(demo_root, logdir, hosts, epochs, steps=3):
 
 
 def test_every_worker_resumes_from_the_chiefs_step_and_schedule(demo_root, tmp_path):
-    from webvision.train.schedule import learning_rate_at
+    from webvision.train.lr import learning_rate_at
     logdir = str(tmp_path / 'run')
     hosts = ','.join('127.0.0.1:{}'.format(p) for p in free_ports(2))
     logs = [open(str(tmp_path / 'first{}.log'.format(i)), 'w') for i in range(2)]

@@ -15,7 +15,7 @@ from conftest import DRIVER, ROOT, run_driver
 from helpers.driver import SMALL, kill_after_checkpoint, loaders_of, start_training
 from helpers.programs import run_program
 from webvision.weights.checkpoints import latest_checkpoint, read_weights
-from webvision.train.schedule import learning_rate_at
+from webvision.train.lr import learning_rate_at
 
 
 def read_list(path):

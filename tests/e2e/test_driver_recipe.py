@@ -13,7 +13,7 @@ from conftest import made_once, run_driver
 from helpers.driver import SMALL, kill_after_checkpoint
 from helpers.programs import run_program
 from webvision.weights.checkpoints import latest_checkpoint, read_weights
-from webvision.train.schedule import learning_rate_at
+from webvision.train.lr import learning_rate_at
 
 RECIPE = ['--mixup', '0.2', '--cutmix', '1.0', '--mix-off-epoch', '2', '--label-smoothing', '0.1', '--loss', 'gce',
           '--ema', '0.99', '--sample-loss', '--lr-schedule', 'cosine']
