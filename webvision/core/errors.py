@@ -11,3 +11,8 @@ class DataError(InputError):
 
 class WeightsError(InputError):
     """A weights file that cannot be used; the message names it and says why."""
+
+
+class FlagError(ValueError):
+    """A flag out of range, or combined with one it does not go with; the message names them.
+    Command lines report it as a usage error (exit status 2)."""

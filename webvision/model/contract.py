@@ -51,24 +51,28 @@ def fbresnet_augmentor(is_train, image_size=224):
     ]
 
 
-def batch_color_augment(images):
+def batch_color_augment(images, jitter=0.4, lighting=0.1):
     """fb.resnet.torch's colour augmentation on a float BGR batch in [0, 255], per image and in a
-    random order per image: brightness and contrast x U(0.6, 1.4), saturation 1 + U(-0.4, 0.4), PCA
-    lighting with std 0.1; then clipped to [0, 255]. In the loaders it cost 3.9 of 5.3 ms per image."""
+    random order per image: brightness and contrast x U(1 - jitter, 1 + jitter), saturation
+    1 + U(-jitter, jitter), PCA lighting with std ``lighting``; then clipped to [0, 255]. A strength
+    of 0 leaves its operations out. In the loaders it cost 3.9 of 5.3 ms per image."""
     with tf.name_scope('color_augment'):
         n = tf.shape(images)[0]
-        draw = functools.partial(tf.random.uniform, [n, 1, 1, 1])
-        bright, contrast, sat = draw(minval=0.6, maxval=1.4), draw(minval=0.6, maxval=1.4), draw(minval=0.6, maxval=1.4)
+        draw = functools.partial(tf.random.uniform, [n, 1, 1, 1], minval=1 - jitter, maxval=1 + jitter)
         gray_w = tf.constant([0.114, 0.587, 0.299])     # BGR, as cv2.COLOR_BGR2GRAY
-        alpha = tf.random.normal([n, 3], stddev=0.1) * (PCA_EIGVAL[::-1].astype('float32'))
-        shift = tf.matmul(alpha, PCA_EIGVEC[::-1, ::-1], transpose_b=True)[:, None, None, :]
 
         def gray(x):
             return tf.reduce_sum(x * gray_w, axis=-1, keepdims=True)
-        ops = [lambda x: x * bright,
-               lambda x: x * contrast + tf.reduce_mean(gray(x), axis=[1, 2, 3], keepdims=True) * (1 - contrast),
-               lambda x: x * sat + gray(x) * (1 - sat),
-               lambda x: x + shift]
+        ops = []
+        if jitter:
+            bright, contrast, sat = draw(), draw(), draw()
+            ops += [lambda x: x * bright,
+                    lambda x: x * contrast + tf.reduce_mean(gray(x), axis=[1, 2, 3], keepdims=True) * (1 - contrast),
+                    lambda x: x * sat + gray(x) * (1 - sat)]
+        if lighting:
+            alpha = tf.random.normal([n, 3], stddev=lighting) * (PCA_EIGVAL[::-1].astype('float32'))
+            shift = tf.matmul(alpha, PCA_EIGVEC[::-1, ::-1], transpose_b=True)[:, None, None, :]
+            ops.append(lambda x: x + shift)
         order = tf.argsort(tf.random.uniform([n, len(ops)]), axis=1)
         for step in range(len(ops)):
             pick = order[:, step]
@@ -83,19 +87,24 @@ class ImageNetModel(ModelDesc):
     """Holds the input, normalisation, loss, metrics and weight decay; variants build logits.
 
     Options: ``data_format`` of the convolutions (the input is always NHWC uint8 BGR);
-    ``weight_decay`` on every ``.*/W``; ``recipe`` (webvision.model.recipe.Recipe: label smoothing, mixing, the
+    ``weight_decay`` on every ``.*/W`` (with ``bn_weight_decay`` also on the batch-norm and
+    classifier-bias parameters, as a plain PyTorch optimiser over all parameters does); ``recipe`` (webvision.model.recipe.Recipe: label smoothing, mixing, the
     loss, per-image losses); ``trunk_lr_mult``, the learning-rate multiplier of everything but the
-    head (fine-tuning); ``color_augment``, batch_color_augment on training batches (the loaders only
-    crop and flip); ``float16_loss_scaling`` (--amp on GPUs)."""
+    head (fine-tuning); ``color_augment``, batch_color_augment's (jitter, lighting) strengths on
+    training batches, or None (the loaders only crop and flip); ``float16_loss_scaling`` (--amp on GPUs)."""
     weight_decay_pattern = '.*/W'
+    all_parameters_pattern = '.*/(W|b|gamma|beta)$'
     image_bgr = True        # DataFlows produce BGR (OpenCV)
 
-    def __init__(self, num_classes, data_format='NHWC', image_size=224, *, weight_decay=1e-4, recipe=None,
-                 trunk_lr_mult=1., color_augment=False, float16_loss_scaling=False, mean_rgb=None, std_rgb=None):
+    def __init__(self, num_classes, data_format='NHWC', image_size=224, *, weight_decay=1e-4, bn_weight_decay=False,
+                 recipe=None, trunk_lr_mult=1., color_augment=None, float16_loss_scaling=False, mean_rgb=None,
+                 std_rgb=None):
         if data_format not in ('NCHW', 'NHWC'):
             raise ValueError('data_format must be NCHW or NHWC, got {!r}'.format(data_format))
         self.num_classes, self.data_format, self.image_size = num_classes, data_format, image_size
         self.weight_decay, self.recipe, self.trunk_lr_mult = weight_decay, recipe or Recipe(), trunk_lr_mult
+        if bn_weight_decay:
+            self.weight_decay_pattern = self.all_parameters_pattern
         self.color_augment, self.float16_loss_scaling = color_augment, float16_loss_scaling
         # another normalisation than ImageNet's (0-255 RGB), as converted weights may record one
         self.mean_rgb = IMAGE_MEAN_RGB if mean_rgb is None else np.asarray(mean_rgb, np.float64)
@@ -109,8 +118,8 @@ class ImageNetModel(ModelDesc):
 
     def build_graph(self, image, label, index=None):
         training = get_current_tower_context().is_training
-        if self.color_augment and training:
-            image = batch_color_augment(tf.cast(image, tf.float32))
+        if self.color_augment and any(self.color_augment) and training:
+            image = batch_color_augment(tf.cast(image, tf.float32), *self.color_augment)
         image = self.image_preprocess(image)
         if training:
             image, targets, share = self.training_targets(image, label)

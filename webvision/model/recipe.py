@@ -4,12 +4,13 @@ import dataclasses
 import math
 
 from webvision.core.constants import LOSSES, LR_SCHEDULES, MIX_MODES, TTA_MODES
+from webvision.core.errors import FlagError
 from webvision.data.lists import LIST_NAME
 
 BOOTSTRAP_BETA = {False: 0.95, True: 0.8}       # Reed et al.'s soft and hard defaults
 
 
-class RecipeError(ValueError):
+class RecipeError(FlagError):
     """A recipe flag out of range or combined with one it does not go with; the message names them."""
 
 

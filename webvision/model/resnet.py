@@ -16,8 +16,8 @@ import tensorflow as tf
 from tensorpack.models import BatchNorm, BNReLU, Conv2D, FullyConnected, GlobalAvgPooling, MaxPooling
 from tensorpack.tfutils.argscope import argscope, get_arg_scope
 
-from webvision.model.archs import (BOTTLENECK_DEPTHS, CARDINALITY, DEPTHS, GROUP_WIDTHS, MODES,  # noqa: F401
-                                   PADDINGS, TORCHVISION_ARCHS)
+from webvision.model.archs import (BOTTLENECK_DEPTHS, CARDINALITY, DEPTHS, GROUP_WIDTHS, HEAD_INITS,  # noqa: F401
+                                   MODES, PADDINGS, TORCHVISION_ARCHS)
 from webvision.model.contract import ImageNetModel
 
 
@@ -33,42 +33,55 @@ def _pad_spatial(l, pad, value=0.):
     return tf.pad(l, paddings, constant_values=value)
 
 
-_padding = ['symmetric']        # set by ResNetModel.get_logits for the graph it builds
+# Set by ResNetModel.get_logits for the graph it builds: the padding of strided layers, and the
+# initialisation of residual blocks' last batch-norm and of the classifier.
+_options = [dict(padding='symmetric', zero_init_residual=False, head_init='uniform')]
 
 
 @contextlib.contextmanager
-def padding_mode(mode):
-    """symmetric: strided convolutions and the stem max-pool pad kernel // 2 on every side, as PyTorch
-    does (weights converted from torchvision give its outputs); same: TensorFlow's SAME, which puts
-    the odd pixel of padding after, as the original benchmark's graph did (its checkpoints need it)."""
-    if mode not in PADDINGS:
-        raise ValueError('padding {!r} is not one of {}'.format(mode, ', '.join(PADDINGS)))
-    _padding.append(mode)
+def build_options(padding='symmetric', zero_init_residual=False, head_init='uniform'):
+    """padding symmetric: strided convolutions and the stem max-pool pad kernel // 2 on every side,
+    as PyTorch does (weights converted from torchvision give its outputs); same: TensorFlow's SAME,
+    which puts the odd pixel of padding after, as the original benchmark's graph did (its
+    checkpoints need it). zero_init_residual: the last batch-norm gamma of every residual block
+    starts at 0, as the original (otherwise at 1, as torchvision's). head_init normal: the
+    classifier's weights from N(0, 0.01) and zero bias, as the original; uniform: PyTorch's
+    nn.Linear default, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both (webvision.model.init says why
+    these are the defaults)."""
+    if padding not in PADDINGS:
+        raise ValueError('padding {!r} is not one of {}'.format(padding, ', '.join(PADDINGS)))
+    if head_init not in HEAD_INITS:
+        raise ValueError('head init {!r} is not one of {}'.format(head_init, ', '.join(HEAD_INITS)))
+    _options.append(dict(padding=padding, zero_init_residual=zero_init_residual, head_init=head_init))
     try:
         yield
     finally:
-        _padding.pop()
+        _options.pop()
+
+
+def _option(name):
+    return _options[-1][name]
 
 
 def conv(name, l, ch_out, kernel, stride=1, **kwargs):
-    """Conv2D whose strided version pads as padding_mode says."""
-    if stride > 1 and kernel > 1 and _padding[-1] == 'symmetric':
+    """Conv2D whose strided version pads as build_options says."""
+    if stride > 1 and kernel > 1 and _option('padding') == 'symmetric':
         l = _pad_spatial(l, kernel // 2)
         return Conv2D(name, l, ch_out, kernel, strides=stride, padding='VALID', **kwargs)
     return Conv2D(name, l, ch_out, kernel, strides=stride, **kwargs)
 
 
 def stem_pool(l):
-    if _padding[-1] == 'same':
+    if _option('padding') == 'same':
         return MaxPooling('pool0', l, 3, strides=2, padding='SAME')
     # After ReLU every value is >= 0, so zero padding equals PyTorch's -inf padding here.
     return MaxPooling('pool0', _pad_spatial(l, 1), 3, strides=2, padding='VALID')
 
 
 def get_bn(zero_init=False):
-    """Zero-initialised gamma on a block's last BN makes each block start as identity
-    (Goyal et al., https://arxiv.org/abs/1706.02677)."""
-    if zero_init:
+    """Zero-initialised gamma on a block's last BN makes each block start as identity (Goyal et
+    al., https://arxiv.org/abs/1706.02677), when build_options says so (the original's choice)."""
+    if zero_init and _option('zero_init_residual'):
         return lambda x, name=None: BatchNorm('bn', x, gamma_initializer=tf.zeros_initializer())
     return lambda x, name=None: BatchNorm('bn', x)
 
@@ -174,9 +187,17 @@ def resnet_backbone(image, num_blocks, group_func, block_func, num_classes):
         l = stem_pool(conv('conv0', image, 64, 7, stride=2, activation=BNReLU))
         for i, (features, stride) in enumerate(zip((64, 128, 256, 512), (1, 2, 2, 2))):
             l = group_func(l, 'group{}'.format(i), block_func, features, num_blocks[i], stride)
-        l = GlobalAvgPooling('gap', l)
-        return FullyConnected('linear', l, num_classes,
+        return classifier(GlobalAvgPooling('gap', l), num_classes)
+
+
+def classifier(features, num_classes):
+    if _option('head_init') == 'normal':
+        return FullyConnected('linear', features, num_classes,
                               kernel_initializer=tf.compat.v1.random_normal_initializer(stddev=0.01))
+    bound = features.get_shape().as_list()[-1] ** -0.5
+    return FullyConnected('linear', features, num_classes,
+                          kernel_initializer=tf.compat.v1.random_uniform_initializer(-bound, bound),
+                          bias_initializer=tf.compat.v1.random_uniform_initializer(-bound, bound))
 
 
 def get_block_func(depth, mode, group_width=4):
@@ -207,16 +228,24 @@ def variant_name(depth, mode, group_width=4):
 
 
 class ResNetModel(ImageNetModel):
-    def __init__(self, depth, mode='resnet', num_classes=1000, group_width=4, padding='symmetric', **kwargs):
+    """Options of the graph (build_options): ``padding``, ``zero_init_residual``, ``head_init``;
+    ``bn_momentum``, the decay of batch-norm's moving statistics (tensorpack's sense: PyTorch's
+    momentum 0.1 is 0.9 here)."""
+
+    def __init__(self, depth, mode='resnet', num_classes=1000, group_width=4, padding='symmetric', *,
+                 zero_init_residual=False, head_init='uniform', bn_momentum=0.9, **kwargs):
         super().__init__(num_classes=num_classes, **kwargs)
         self.depth, self.mode, self.group_width = depth, mode, group_width
         self.group_func, self.block_func = get_block_func(depth, mode, group_width)
-        if padding not in PADDINGS:
-            raise ValueError('padding {!r} is not one of {}'.format(padding, ', '.join(PADDINGS)))
-        self.padding = padding
+        self.options = dict(padding=padding, zero_init_residual=zero_init_residual, head_init=head_init)
+        with build_options(**self.options):
+            pass                    # refuses unknown values now rather than when the graph is built
+        if not 0 < bn_momentum < 1:
+            raise ValueError('batch-norm momentum must be in (0, 1), got {}'.format(bn_momentum))
+        self.padding, self.bn_momentum = padding, bn_momentum
 
     def get_logits(self, image):
         with argscope([Conv2D, MaxPooling, GlobalAvgPooling, BatchNorm], data_format=self.data_format), \
-                padding_mode(self.padding):
+                argscope(BatchNorm, momentum=self.bn_momentum), build_options(**self.options):
             return resnet_backbone(image, DEPTHS[self.depth], self.group_func, self.block_func,
                                    self.num_classes)
