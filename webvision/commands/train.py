@@ -17,13 +17,16 @@ import traceback
 # Only TensorFlow-free modules here: --help and every flag check answer before TensorFlow loads.
 from webvision.core import config
 from webvision.core.constants import IMAGES_PER_EPOCH, SOURCES
-from webvision.core.errors import InputError
+from webvision.core.errors import FlagError, InputError
 from webvision.core.fileio import check_folder_output
 from webvision.core.process import configure_tensorflow, exit_process
+from webvision.data.augment import add_augment_args, check_augment
 from webvision.data.bad_images import add_bad_input_args
+from webvision.data.lists import count_images, list_path
 from webvision.data.transform import add_transform_arg, choose as choose_transform
 from webvision.model.archs import DEPTHS, GROUP_WIDTHS, MODES, PADDINGS
-from webvision.model.recipe import RecipeError, add_recipe_args, check_recipe
+from webvision.model.init import add_init_args, check_init
+from webvision.model.recipe import add_recipe_args, check_recipe
 from webvision.train.cluster import Cluster, ClusterError, add_cluster_args
 
 
@@ -32,6 +35,8 @@ def get_args_parser():
     config.add_config_arg(p.add_argument_group('settings file'))
     add_task_and_data_args(p)
     add_model_and_schedule_args(p)
+    add_init_args(p)
+    add_augment_args(p)
     add_weights_and_device_args(p)
     add_cluster_args(p)
     add_transform_arg(add_recipe_args(p))
@@ -78,12 +83,16 @@ def add_model_and_schedule_args(p):
     g = p.add_argument_group('training schedule')
     g.add_argument('--batch', type=int, default=256, help='batch size of this process, split evenly across its towers; '
         'with --hosts the global batch is this x the number of workers (default: %(default)s)')
-    g.add_argument('--lr', type=float, help='peak learning rate (default: 0.1 x batch / 256; when above 0.1 it is '
-        'reached by a linear warm-up from 0.1 over --warmup-epochs)')
-    g.add_argument('--warmup-epochs', type=float, default=3, help='(default: %(default)s)')
+    g.add_argument('--lr', type=float, help='peak learning rate (default: 0.1 x the global batch / 256)')
+    g.add_argument('--warmup-epochs', type=float, default=3, help='a linear warm-up from --warmup-lr to the peak over '
+        'these epochs (default: %(default)s)')
+    g.add_argument('--warmup-lr', type=float, default=0., help='where the warm-up starts; none when it is not below '
+        'the peak (the original: 0.1, i.e. a warm-up only for a peak above 0.1) (default: %(default)s)')
     g.add_argument('--epochs', type=int, default=110, help='epochs to train; with --lr-schedule step the learning '
         'rate drops 10x at 30/110, 60/110 and 90/110 of them, as in the original (default: %(default)s)')
-    g.add_argument('--steps-per-epoch', type=int, help='default: {:,} images / batch, as the original'.format(IMAGES_PER_EPOCH))
+    g.add_argument('--epoch-images', type=int, metavar='N', help='images per epoch (default: one pass over the '
+        'training list; the original: {:,}, ImageNet\'s, whatever the list)'.format(IMAGES_PER_EPOCH))
+    g.add_argument('--steps-per-epoch', type=int, help='default: --epoch-images / the global batch')
     g.add_argument('--no-val', action='store_true', help='skip validation at the end of each epoch')
 
 
@@ -151,7 +160,7 @@ def check_args(args):
                          'its own --gpu and --task-index (got --gpu {})'.format(args.gpu))
     if cluster and (args.eval or args.predict or args.export):
         raise UsageError('--eval, --predict and --export run on one machine: drop --hosts / TF_CONFIG')
-    for name in ('epochs', 'steps_per_epoch', 'image_size', 'keep', 'workers', 'max_image_pixels'):
+    for name in ('epochs', 'steps_per_epoch', 'epoch_images', 'image_size', 'keep', 'workers', 'max_image_pixels'):
         v = getattr(args, name)
         if v is not None and v < 1:
             raise UsageError('--{} must be positive, got {}'.format(name.replace('_', '-'), v))
@@ -159,7 +168,11 @@ def check_args(args):
         raise UsageError('--collective-timeout must be positive, got {}'.format(args.collective_timeout))
     if not 0 <= args.max_bad_fraction < 1:
         raise UsageError('--max-bad-fraction must be in [0, 1), got {}'.format(args.max_bad_fraction))
-    check_recipe(args)      # RecipeError, reported as UsageError is
+    if not 0 <= args.warmup_epochs < 1e9 or not 0 <= args.warmup_lr < 1e9:
+        raise UsageError('--warmup-epochs and --warmup-lr must be 0 or more, got {} and {}'.format(
+            args.warmup_epochs, args.warmup_lr))
+    for check in (check_recipe, check_init, check_augment):
+        check(args)         # FlagError, reported as UsageError is
     return towers, cluster
 
 
@@ -188,11 +201,22 @@ def make_run(args):
                logdir=logdir,
                data_format='NHWC' if args.export else args.data_format or ('NCHW' if on_gpu else 'NHWC'),
                on_gpu=on_gpu, per_tower=args.batch // towers, global_batch=global_batch,
-               steps_per_epoch=args.steps_per_epoch or max(IMAGES_PER_EPOCH // global_batch, 1),
+               steps_per_epoch=steps_per_epoch(args, data, global_batch),
                base_lr=args.lr if args.lr is not None else 0.1 * global_batch / 256.,
                workers=args.workers if args.workers is not None else len(os.sched_getaffinity(0)),
                load=load, transform=choose_transform(     # a run's own record (resuming) is in its logdir
                    args.eval_transform, load or (logdir and os.path.join(logdir, 'model'))))
+
+
+def steps_per_epoch(args, data, global_batch):
+    """--steps-per-epoch, else --epoch-images (default: the training list's images) / the global batch."""
+    if args.steps_per_epoch:
+        return args.steps_per_epoch
+    images = args.epoch_images
+    if images is None:
+        training = data and not (args.fake or args.eval or args.predict or args.export)
+        images = count_images(list_path(data, 'train', args.train_list or args.source)) if training else IMAGES_PER_EPOCH
+    return max(images // global_batch, 1)
 
 
 def default_logdir(args, data_root):
@@ -268,7 +292,7 @@ def run_command(argv=None):
     args = run_model_flags(parser, config.parse_args(parser, argv), argv)
     try:
         code = main(args)
-    except (UsageError, RecipeError) as e:
+    except (UsageError, FlagError) as e:
         parser.error(str(e))            # exits 2 before any TensorFlow session exists
     except KeyboardInterrupt as e:
         from webvision.runtime.signals import STOP_EXIT_CODES

@@ -57,10 +57,13 @@ def config_argv(cfg, parser, path):
             close = difflib.get_close_matches(dest, list(flags), 3)
             raise InputError('{}: {!r} is not a flag of this command{}'.format(
                 path, key, '; did you mean {}?'.format(', '.join(close)) if close else ''))
-        if isinstance(action, argparse._StoreTrueAction):
+        if isinstance(action, (argparse._StoreTrueAction, argparse.BooleanOptionalAction)):
             if not isinstance(value, bool):
                 raise InputError('{}: {}: expected true or false, got {!r}'.format(path, key, value))
-            argv += [action.option_strings[-1]] if value else []
+            if isinstance(action, argparse.BooleanOptionalAction):      # --flag / --no-flag
+                argv.append(action.option_strings[0 if value else 1])
+            elif value:
+                argv.append(action.option_strings[-1])
         elif value is not None:
             argv += [action.option_strings[-1]] + _values(action, key, value, path)
     return argv
@@ -69,6 +72,8 @@ def config_argv(cfg, parser, path):
 def _values(action, key, value, path):
     several = action.nargs in ('+', '*') or isinstance(action.nargs, int)
     values = value if isinstance(value, list) and several else [value]
+    if isinstance(action.nargs, int) and len(values) != action.nargs:
+        raise InputError('{}: {}: expected a list of {} values, got {!r}'.format(path, key, action.nargs, value))
     out = []
     for v in values:
         if isinstance(v, (dict, list, bool)):

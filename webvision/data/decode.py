@@ -186,14 +186,15 @@ class CropDecoder:
 
 
 class RandomCropDecoder(CropDecoder):
-    """fb.resnet.torch's (and tensorpack's GoogleNetRandomCropAndResize) random-resized crop: 8-100 %
-    of the area, aspect 3/4-4/3, ten tries, else the centre square; then a random horizontal flip.
-    Colour jitter and lighting are applied to the batch in the graph (batch_color_augment)."""
+    """fb.resnet.torch's (and tensorpack's GoogleNetRandomCropAndResize) random-resized crop: by
+    default 8-100 % of the area, aspect 3/4-4/3, ten tries, else the centre square; then a
+    horizontal flip with probability ``hflip``. Colour jitter and lighting are applied to the batch
+    in the graph (batch_color_augment)."""
 
     def __init__(self, size, area=(0.08, 1.), aspect=(0.75, 1.333), interp=cv2.INTER_CUBIC,
-                 max_pixels=MAX_IMAGE_PIXELS):
+                 max_pixels=MAX_IMAGE_PIXELS, hflip=0.5):
         super().__init__(size, interp, max_pixels)
-        self.area, self.aspect = area, aspect
+        self.area, self.aspect, self.hflip = area, aspect, hflip
 
     def box(self, shape):
         h, w = shape
@@ -415,13 +416,16 @@ class TorchvisionDecoder:
         return [im.crop((x, y, x + size, y + size)) for x, y in corners] + [cls.center_crop(im, size)]
 
 
-def decoder(is_train, image_size=224, max_pixels=MAX_IMAGE_PIXELS, tta='none', transform=None):
-    """The loaders' decoder: a random-resized crop for training; otherwise the centre crop, or the
-    views of TTADecoder for ``tta`` other than none, made by ``transform`` (webvision.data.transform; default
+def decoder(is_train, image_size=224, max_pixels=MAX_IMAGE_PIXELS, tta='none', transform=None, crop_area=(0.08, 1.),
+            hflip=0.5):
+    """The loaders' decoder: a random-resized crop of ``crop_area`` (fractions of the image's area)
+    flipped with probability ``hflip`` for training; otherwise the centre crop, or the views of
+    TTADecoder for ``tta`` other than none, made by ``transform`` (webvision.data.transform; default
     toolkit) at ``image_size``."""
     if not is_train and transform is not None and transform.kind == 'torchvision':
         return TorchvisionDecoder(transform.at_size(image_size), tta, max_pixels)
     if tta != 'none' and not is_train:
         return TTADecoder(image_size, tta, max_pixels=max_pixels)
-    cls = RandomCropDecoder if is_train else CenterCropDecoder
-    return cls(image_size, max_pixels=max_pixels)
+    if is_train:
+        return RandomCropDecoder(image_size, area=tuple(crop_area), max_pixels=max_pixels, hflip=hflip)
+    return CenterCropDecoder(image_size, max_pixels=max_pixels)

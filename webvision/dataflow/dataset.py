@@ -28,11 +28,10 @@ from tensorpack.dataflow import imgaug
 from tensorpack.utils import logger
 from tensorpack.utils.serialize import loads
 
-from webvision.core.constants import SOURCES, SPLITS
 from webvision.data.decode import decode_full, read_image_file
 from webvision.data.bad_images import BAD_IMAGES_EXIT, BadImageGuard, BadImageLog, TooManyBadImages, Undecodable
 from webvision.core.errors import DataError
-from webvision.data.lists import LIST_NAME, display_names, fallback_names, iter_labelled, read_synset_words, read_synsets
+from webvision.data.lists import display_names, fallback_names, iter_labelled, list_path, read_synset_words, read_synsets
 from webvision.core.memory import release_free_memory
 from webvision.core.process import Owner, exit_with_parent
 
@@ -113,14 +112,8 @@ class WebVisionMeta:
         return names
 
     def list_path(self, split, source='all'):
-        """meta/<split>.txt; for train, ``source`` picks the crawl (google, flickr or all) or names
-        another list, meta/<source>.txt (--train-list)."""
-        if split not in SPLITS:
-            raise ValueError('split {!r} is not one of {}'.format(split, ', '.join(SPLITS)))
-        if source not in SOURCES and (split != 'train' or not LIST_NAME.match(source)):
-            raise ValueError('source {!r} is not one of {} nor a list name'.format(source, ', '.join(SOURCES)))
-        name = split if split != 'train' or source == 'all' else source if source not in SOURCES else 'train_' + source
-        return os.path.join(self.meta_dir, name + '.txt')
+        """meta/<split>.txt, or another training list (webvision.data.lists.list_path)."""
+        return list_path(self.root, split, source)
 
     def file_list(self, split, source='all'):
         path = self.list_path(split, source)

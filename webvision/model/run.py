@@ -6,7 +6,9 @@ import dataclasses
 import numpy as np
 
 from webvision.data import transform as tr
+from webvision.data.augment import color_strengths
 from webvision.data.decode import decoder
+from webvision.model.init import init_options
 from webvision.model.recipe import recipe_from_args
 from webvision.model.resnet import ResNetModel
 from webvision.runtime.session import session_creator as new_session_creator
@@ -45,9 +47,9 @@ def make_model(run, num_classes):
     a = run.args
     return ResNetModel(a.depth, a.mode, num_classes=num_classes, group_width=a.group_width, padding=a.padding,
                        data_format=run.data_format, image_size=a.image_size, trunk_lr_mult=a.trunk_lr_mult,
-                       color_augment=not a.fake,        # the loaders only crop and flip
+                       color_augment=None if a.fake else color_strengths(a),   # the loaders only crop and flip
                        float16_loss_scaling=a.amp and run.on_gpu, recipe=recipe_from_args(a, run.steps_per_epoch),
-                       **normalisation(run.transform))
+                       **init_options(a), **normalisation(run.transform))
 
 
 def normalisation(t):
@@ -65,4 +67,5 @@ def session_creator(run):
 
 def image_decoder(run, is_train):
     a = run.args
-    return decoder(is_train, a.image_size, max_pixels=a.max_image_pixels, tta=a.tta, transform=run.transform)
+    return decoder(is_train, a.image_size, max_pixels=a.max_image_pixels, tta=a.tta, transform=run.transform,
+                   crop_area=a.crop_area, hflip=a.hflip)

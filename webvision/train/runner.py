@@ -74,14 +74,14 @@ def data_inputs(run):
     cbs = training.epoch_callbacks(
         logdir=run.logdir, steps_per_epoch=run.steps_per_epoch, keep=a.keep, bad_log_path=bad_log(run),
         average=average, schedule=dict(base_lr=run.base_lr, epochs=a.epochs, warmup_epochs=a.warmup_epochs,
-                                       kind=a.lr_schedule)) + watchers
+                                       warmup_lr=a.warmup_lr, kind=a.lr_schedule)) + watchers
     if a.sample_loss:
         cbs.append(callbacks.SampleLosses(run.logdir, len(meta.file_list('train', source)), run.steps_per_epoch,
                                           task=run.shard and run.shard[0]))
     if not a.no_val:
         val = wd.get_eval_dataflow(run.data, 'val', run.per_tower, image_decoder(run, False),
                                    parallel=min(run.workers, 4), fmt=a.format, with_index=a.sample_loss)
-        cbs.append(training.validation_callback(val, meta.num_classes, run.towers, average))
+        cbs.append(training.validation_callback(val, meta.num_classes, run.towers, average, run.on_gpu))
     return meta.num_classes, data, cbs
 
 

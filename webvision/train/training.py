@@ -34,12 +34,12 @@ def epoch_callbacks(*, logdir, steps_per_epoch, keep, schedule, bad_log_path, av
     ]
 
 
-def validation_callback(flow, num_classes, towers, average=None):
+def validation_callback(flow, num_classes, towers, average=None, on_gpu=True):
     """The four validation errors on ``flow`` after every epoch, split across ``towers``; with
     ``average`` (webvision.train.ema.WeightAverage) also those of the averaged weights."""
     infs = [callbacks.ValidationErrors(num_classes)]
     if towers == 1:
-        runner = InferenceRunner(QueueInput(flow), infs)
+        runner = InferenceRunner(QueueInput(flow), infs, device=0 if on_gpu else -1)
     else:
         runner = DataParallelInferenceRunner(flow, infs, list(range(towers)))
     return AveragedValidation(runner, infs, average) if average else runner

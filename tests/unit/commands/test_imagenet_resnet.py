@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from webvision.core.errors import WeightsError
+from webvision.core.errors import FlagError, WeightsError
 from webvision.model.run import make_model
 
 
@@ -20,8 +20,13 @@ def test_every_flag_sits_in_a_named_group(driver):
     groups = {g.title: [a.option_strings[-1] for a in g._group_actions] for g in parser._action_groups}
     assert groups.pop('options') == ['--help']          # argparse's own group holds nothing of ours
     flags = [f for fs in groups.values() for f in fs]
-    assert len(flags) == len(set(flags)) == 59 and '--max-bad-fraction' in groups['bad input']
+    assert len(flags) == len(set(flags)) == 70 and '--max-bad-fraction' in groups['bad input']
     assert '--padding' in groups['model']
+    assert {'--warmup-lr', '--epoch-images'} <= set(groups['training schedule'])
+    init = next(fs for title, fs in groups.items() if title.startswith('initialisation'))
+    assert init == ['--no-zero-init-residual', '--head-init', '--weight-decay', '--no-bn-weight-decay', '--bn-momentum']
+    augment = next(fs for title, fs in groups.items() if title.startswith('training augmentation'))
+    assert augment == ['--crop-area', '--hflip', '--color-jitter', '--lighting']
     assert groups['settings file'] == ['--config']
     recipe = next(fs for title, fs in groups.items() if title.startswith('recipe'))
     assert {'--mixup', '--cutmix', '--loss', '--ema', '--sample-loss', '--lr-schedule'} <= set(recipe)
@@ -42,11 +47,47 @@ def test_every_flag_sits_in_a_named_group(driver):
     (['--hosts', 'nohost', '--task-index', 0], "'nohost' is not HOST:PORT"),
     (['--hosts', 'a:1,b:2', '--task-index', 0, '--gpu', '0,1'], 'one process per GPU'),
     (['--task-index', 0], '--task-index needs --hosts'),
+    (['--epoch-images', 0], '--epoch-images must be positive, got 0'),
+    (['--warmup-lr', -0.1], '--warmup-epochs and --warmup-lr must be 0 or more'),
+    (['--crop-area', 0, 1], '--crop-area 0.0 1.0: expected 0 < LO <= HI <= 1'),
+    (['--crop-area', 0.5, 0.4], '--crop-area 0.5 0.4: expected'),
+    (['--hflip', 1.5], r'--hflip must be in \[0, 1\], got 1.5'),
+    (['--color-jitter', 'nan'], '--color-jitter must be in'),
+    (['--lighting', -1], r'--lighting must be in \[0, 10\], got -1.0'),
+    (['--bn-momentum', 0], r'--bn-momentum must be in \(0, 1\)'),
     (['--hosts', 'a:1,b:2', '--task-index', 0, '--eval', '--load', 'x'], '--eval, --predict and --export run on one machine'),
 ])
 def test_inconsistent_flags_are_refused_naming_them(driver, flags, message):
-    with pytest.raises(driver.UsageError, match=message):
+    with pytest.raises((driver.UsageError, FlagError), match=message):
         driver.check_args(parse(driver, *flags))
+
+
+def test_a_flag_out_of_range_ends_the_command_with_status_2(driver, capsys):
+    with pytest.raises(SystemExit) as e:
+        driver.run_command(['--fake', '--color-jitter', '2'])
+    assert e.value.code == 2 and 'error: --color-jitter must be in [0, 1], got 2.0' in capsys.readouterr().err
+
+
+def test_an_epoch_is_one_pass_over_the_training_list_unless_told(driver, tmp_path):
+    meta = tmp_path / 'meta'
+    meta.mkdir()
+    (meta / 'train.txt').write_text(''.join('a/{}.jpg 0\n'.format(i) for i in range(100)) + '\n  \n')
+    (meta / 'train_clean.txt').write_text(''.join('a/{}.jpg 0\n'.format(i) for i in range(70)))
+    (meta / 'train_google.txt').write_text(''.join('a/{}.jpg 0\n'.format(i) for i in range(64)))
+
+    def steps(*flags):
+        return driver.steps_per_epoch(parse(driver, '--data', tmp_path, *flags), str(tmp_path), 32)
+    assert steps() == 100 // 32                                        # blank lines are no images
+    assert steps('--train-list', 'train_clean') == 70 // 32 and steps('--source', 'google') == 2
+    assert steps('--epoch-images', 1280000) == 40000                   # the original's epoch
+    assert steps('--epoch-images', 10) == 1 and steps('--steps-per-epoch', 7) == 7
+    assert driver.steps_per_epoch(parse(driver, '--fake'), None, 256) == 5000      # no list: ImageNet's
+    from webvision.core.errors import InputError
+    with pytest.raises(InputError, match='train_flickr.txt: file list is missing'):
+        steps('--source', 'flickr')
+    (meta / 'train_flickr.txt').mkdir()
+    with pytest.raises(InputError, match='train_flickr.txt'):
+        steps('--source', 'flickr')
 
 
 def test_help_documents_every_flag(driver, capsys):

@@ -92,9 +92,10 @@ def test_bytes_that_are_not_utf8_name_the_line(tree):
 
 
 def test_source_picks_the_crawl(tree):
+    from webvision.core.constants import SOURCES
     from webvision.dataflow import dataset as wd
     assert run_program('preprocess', '--root', tree).returncode == 0
-    sizes = {src: len(wd.WebVisionFiles(tree, 'train', source=src)) for src in wd.SOURCES}
+    sizes = {src: len(wd.WebVisionFiles(tree, 'train', source=src)) for src in SOURCES}
     assert sizes == {'all': 10, 'google': 7, 'flickr': 3}
     with pytest.raises(wd.DataError, match='train_google.txt'):
         wd.WebVisionFiles(os.path.join(tree, 'test'), 'train', source='google')
