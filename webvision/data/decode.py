@@ -212,7 +212,7 @@ class RandomCropDecoder(CropDecoder):
         return (h - side) // 2, (w - side) // 2, side, side
 
     def finish(self, im):
-        return cv2.flip(im, 1) if self.rng.uniform() < 0.5 else im
+        return cv2.flip(im, 1) if self.rng.uniform() < self.hflip else im
 
 
 class CenterCropDecoder(CropDecoder):

@@ -133,6 +133,17 @@ def test_random_crop_decoder_geometry_and_flip():
     assert 60 < flipped < 140
 
 
+def test_the_training_decoders_strengths_come_from_the_flags():
+    """--crop-area LO HI bounds the crop's share of the image; --hflip 0 never flips, 1 always."""
+    im = photo(0, (200, 300))
+    dec = decode.decoder(True, 64, crop_area=(0.5, 0.6), hflip=0.)
+    areas = [h * w / (200 * 300) for _, _, h, w in (dec.box(im.shape[:2]) for _ in range(300))]
+    assert 0.49 < min(areas) and max(areas) < 0.61 and max(areas) - min(areas) > 0.05
+    assert all(dec.finish(im) is im for _ in range(50))
+    always = decode.decoder(True, 64, hflip=1.)
+    assert all(np.array_equal(always.finish(im), im[:, ::-1]) for _ in range(50))
+
+
 def test_decoder_draws_differ_across_forked_loaders():
     import multiprocessing as mp
     dec = decode.RandomCropDecoder(32)

@@ -49,3 +49,22 @@ def test_batch_color_augment_matches_the_python_augmentors():
         assert 0.8 < a.std() / b.std() < 1.25, (c, a.std(), b.std())
         assert np.corrcoef(a, (ours.mean(axis=(1, 2, 3)) - 128))[0, 1] * \
             np.corrcoef(b, (original.mean(axis=(1, 2, 3)) - 128))[0, 1] >= -0.05   # same sign of coupling
+
+
+def test_colour_strengths_scale_and_switch_off_their_operations():
+    """jitter 0 leaves a gray image gray (only lighting separates channels); lighting 0 as well
+    leaves it unchanged; jitter 0.1 spreads the brightness a quarter as much as 0.4."""
+    import tensorflow as tf
+    gray = np.full((400, 4, 4, 3), 128, np.float32)
+    with tf.Graph().as_default():
+        tf.compat.v1.set_random_seed(2)
+        x = tf.compat.v1.placeholder(tf.float32, [None, 4, 4, 3])
+        outs = [iu.batch_color_augment(x, jitter, lighting) for jitter, lighting in ((0., 0.1), (0.4, 0.), (0.1, 0.))]
+        with tf.compat.v1.Session() as sess:
+            lit, jittered, mild = sess.run(outs, {x: gray})
+            assert (sess.run(iu.batch_color_augment(x, 0., 0.), {x: gray}) == gray).all()
+    assert (lit[..., 0] != lit[..., 2]).any() and abs(lit.mean() - 128) < 2
+    for out in (jittered, mild):
+        assert np.allclose(out[..., 0], out[..., 2]) and np.allclose(out[..., 0], out[..., 1])    # still gray
+    ratio = mild.mean(axis=(1, 2, 3)).std() / jittered.mean(axis=(1, 2, 3)).std()
+    assert 0.18 < ratio < 0.33, ratio
