@@ -126,6 +126,17 @@ def built_demo_root(root=DEFAULT_ROOT):
 def build_demo(root=DEFAULT_ROOT, seed=0, quiet=False):
     """Builds the demo set at ``root`` (and ``root``-test) unless a complete one is there.
     Returns (root, test root)."""
+    def describe(stats):
+        return '{} classes, {} train images ({} with a wrong label), {} val'.format(stats[0], stats[1], stats[4],
+                                                                                  stats[2]), stats[3]
+    return build_once(root, lambda r, t: describe(_build(r, t, seed)), quiet)
+
+
+def build_once(root, build, quiet=False):
+    """Runs ``build(root, test root)`` in a temporary folder beside ``root`` and renames the two
+    roots into place when it is done (marked complete), unless complete ones are there already.
+    ``build`` returns (what the root holds, the test root's image count), for the line printed.
+    Returns (root, test root)."""
     root = os.path.abspath(root)
     test_root = root + '-test'
     if all(os.path.isfile(_marker(r)) for r in (root, test_root)):
@@ -137,7 +148,7 @@ def build_demo(root=DEFAULT_ROOT, seed=0, quiet=False):
     tmp = tempfile.mkdtemp(prefix='.demo-build-', dir=parent)
     try:
         t_root, t_test = os.path.join(tmp, 'root'), os.path.join(tmp, 'test')
-        stats = _build(t_root, t_test, seed)
+        held, test_images = build(t_root, t_test)
         for r in (t_root, t_test):
             with open(_marker(r), 'w') as f:
                 f.write(VERSION + '\n')
@@ -148,7 +159,5 @@ def build_demo(root=DEFAULT_ROOT, seed=0, quiet=False):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if not quiet:
-        print('built demo set at {}: {} classes, {} train images ({} with a wrong label), '
-              '{} val; test root {}: {} images'.format(root, stats[0], stats[1], stats[4], stats[2],
-                                                       test_root, stats[3]))
+        print('built demo set at {}: {}; test root {}: {} images'.format(root, held, test_root, test_images))
     return root, test_root

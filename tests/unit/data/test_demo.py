@@ -47,11 +47,14 @@ def test_rerun_skips_a_complete_build(demo_root, capsys):
     assert os.stat(listing).st_mtime_ns == before
 
 
-def test_the_default_demo_root_is_where_the_makefile_looks():
-    """data/webvision-demo of the checkout (make demo trains there, then evaluates DEMO_TEST)."""
+def test_the_default_demo_roots_are_where_the_makefile_looks():
+    """data/webvision-demo of the checkout (the driver's default without --data) and
+    data/digits-demo (make demo trains there, then evaluates DEMO_TEST)."""
     import re
     from conftest import ROOT
     from webvision.data.demo import DEFAULT_ROOT
+    from webvision.data.digits import DIGITS_ROOT
     assert DEFAULT_ROOT == os.path.join(ROOT, 'data', 'webvision-demo')
     makefile = open(os.path.join(ROOT, 'Makefile')).read()
-    assert os.path.join(ROOT, re.search(r'^DEMO_TEST := (\S+)$', makefile, re.M).group(1)) == DEFAULT_ROOT + '-test'
+    value = lambda name: os.path.join(ROOT, re.search(r'^{} := (\S+)$'.format(name), makefile, re.M).group(1))  # noqa: E731
+    assert value('DEMO_DATA') == DIGITS_ROOT and value('DEMO_TEST') == DIGITS_ROOT + '-test'
