@@ -1,7 +1,7 @@
 # make demo   set up .venv, train + evaluate a small ResNet on real held-out digits (20 % noisy labels), write its report
 # make test   set up .venv and run the test suite (all of it: what CI runs)
 # make test-fast  tests/unit without the slow ones (no fresh processes, no deep graphs), about a minute
-# make bench  set up .venv, run every benchmark in bench/, write bench/results/bench.{md,json}
+# make bench  set up .venv (and the reference libraries), run every benchmark in bench/, write bench/results/bench.{md,json}
 # TF=cpu|gpu  which TensorFlow build (default: gpu where nvidia-smi exists, else cpu)
 PYTHON ?= python3
 VENV := .venv
@@ -34,7 +34,8 @@ $(STAMP): requirements.txt requirements-gpu.txt requirements-common.txt requirem
 # ends the output).
 demo: venv
 	$(PY) utils/make_demo_data.py --set digits --root $(DEMO_DATA)
-	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --data $(DEMO_DATA) --epochs $(DEMO_EPOCHS) --lr-schedule cosine --logdir $(DEMO_RUN)
+	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --data $(DEMO_DATA) --epochs $(DEMO_EPOCHS) --lr-schedule cosine \
+		--sample-loss --logdir $(DEMO_RUN)
 	$(PY) imagenet-resnet.py $(DEMO_FLAGS) --data $(DEMO_TEST) --eval --load $(DEMO_RUN) \
 		--predictions $(DEMO_RUN)/test-predictions.json
 	$(PY) utils/json2sub.py --predictions $(DEMO_RUN)/test-predictions.json \
@@ -60,7 +61,7 @@ test: venv $(REF_STAMP)
 test-fast: venv $(REF_STAMP)
 	$(PY) -m pytest -q -n 2 -m "not slow" tests/unit
 
-bench: venv
+bench: venv $(REF_STAMP)
 	$(PY) bench/run_all.py
 
 clean-demo:

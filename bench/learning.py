@@ -308,9 +308,10 @@ def main():
         return run_peer(args)
     if args.quick:
         args.epochs, args.repeats = 3, 1
+    noisy = bool(args.noise or args.asymmetric)
     with tempfile.TemporaryDirectory(prefix='learning-') as folder:
-        rows, extra = (noise_table if args.noise or args.asymmetric else clean_table)(args, folder)
-    report(__file__, rows, extra)
+        rows, extra = (noise_table if noisy else clean_table)(args, folder)
+    report('learning_noise.py' if noisy else __file__, rows, extra)      # bench/results/learning{,_noise}.json
 
 
 if __name__ == '__main__':

@@ -29,6 +29,7 @@ BENCHMARKS = [
     ('report_speed', ['--repeats', '3'], ['--repeats', '1', '--predictions', '5000', '--classes', '500', '--train', '50000']),
     ('preprocess_speed', ['--repeats', '2'], ['--repeats', '1', '--lines', '1000000']),
     ('eval_crop_speed', ['--repeats', '3'], ['--repeats', '1', '--images', '20']),
+    ('learning', ['--repeats', '2'], ['--quick']),        # the slowest: about 15 minutes (--quick: 3)
 ]
 
 
