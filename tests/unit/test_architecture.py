@@ -218,7 +218,7 @@ def test_tests_sit_beside_the_subpackages_they_test():
     tests = os.path.join(ROOT, 'tests')
     assert {os.path.basename(p) for p in glob.glob(os.path.join(tests, '*.py'))} == {'conftest.py'}
     assert sorted(os.listdir(os.path.join(tests, 'unit'))) == sorted(
-        [s for s in webvision.LAYERS if s != 'eval'] + ['test_architecture.py', 'test_docs.py'] +
+        [s for s in webvision.LAYERS if s != 'eval'] + ['test_architecture.py', 'test_bench.py', 'test_docs.py'] +
         [n for n in os.listdir(os.path.join(tests, 'unit')) if n == '__pycache__'])
     modules = [p for p in glob.glob(os.path.join(tests, '*', '**', '*.py'), recursive=True) if '/helpers/' not in p]
     assert all(os.path.basename(p).startswith('test_') for p in modules), modules

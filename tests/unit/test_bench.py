@@ -1,5 +1,5 @@
-"""bench/learning.py's own arithmetic: the epoch times it reads from a tensorpack log, and the
-logistic-regression floor on the real digits."""
+"""bench/ (the tree's benchmarks, run by make bench): learning.py's own arithmetic, the epoch times
+it reads from a tensorpack log and the logistic-regression floor on the real digits."""
 import importlib.util
 import os
 
