@@ -155,6 +155,13 @@ def test_latest_checkpoint_does_not_need_the_state_file(trained_run, tmp_path):
     assert latest_checkpoint(str(folder)) == str(folder / 'model-3')
 
 
+def test_a_run_without_a_gpu_says_so_in_its_log(trained_run):
+    """Its validation tower is built on /cpu:0 (tensorpack's default said /gpu:0 on any machine)."""
+    with open(os.path.join(trained_run, 'log.log')) as f:
+        log = f.read()
+    assert "Building tower 'InferenceTower' on device /cpu:0" in log and '/gpu:0' not in log
+
+
 def test_predict_prints_the_top5_with_the_data_names(demo_root, trained_run):
     images = [os.path.join(demo_root, 'val', name) for name, _ in read_list(os.path.join(demo_root, 'meta', 'val.txt'))[:2]]
     proc = run_driver(*SMALL, '--data', demo_root, '--load', trained_run, '--predict', *images)
