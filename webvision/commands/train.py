@@ -59,8 +59,9 @@ def add_task_and_data_args(p):
         'meta/val.txt, val/). Default: the embedded demo set, built on first use')
     g.add_argument('--source', default='all', choices=SOURCES, help='which crawl to train on: meta/train.txt (all) '
         'or meta/train_google.txt / train_flickr.txt as utils/preprocess.py writes them (default: %(default)s)')
-    g.add_argument('--balance', action='store_true', help='draw training classes uniformly (an epoch is classes x the '
-        'largest class\'s images, as the published models trained), instead of in proportion to their images')
+    g.add_argument('--balance', action='store_true', help='draw training classes uniformly, as the published models '
+        'trained (by duplicating list lines up to the largest class), instead of in proportion to their images; an '
+        'epoch is still --epoch-images draws')
     g.add_argument('--format', default='files', choices=('files', 'lmdb'), help='read images from the files in the '
         'lists, or from DIR/lmdb/<list>.lmdb written by utils/pack_lmdb.py: one sequential file per split, '
         'shuffled locally (default: %(default)s)')
