@@ -9,6 +9,7 @@
 import argparse
 import sys
 
+from webvision.core.errors import InputError
 from webvision.data.demo import DEFAULT_ROOT, build_demo
 from webvision.data.digits import DEMO_NOISE, DIGITS_ROOT, build_digits_demo
 
@@ -23,12 +24,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not 0 <= args.noise < 1:
         parser.error('--noise must be in [0, 1), got {}'.format(args.noise))
-    if args.set == 'digits':
-        build_digits_demo(args.root or DIGITS_ROOT, args.noise, args.seed)
-    else:
-        if args.noise != DEMO_NOISE:
-            parser.error('--noise goes with --set digits (the photo set has its own 8 %)')
-        build_demo(args.root or DEFAULT_ROOT, args.seed)
+    if args.set == 'photos' and args.noise != DEMO_NOISE:
+        parser.error('--noise goes with --set digits (the photo set has its own 8 %)')
+    try:
+        if args.set == 'digits':
+            build_digits_demo(args.root or DIGITS_ROOT, args.noise, args.seed)
+        else:
+            build_demo(args.root or DEFAULT_ROOT, args.seed)
+    except InputError as e:
+        print('error: {}'.format(e), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -139,6 +139,11 @@ def build_once(root, build, quiet=False):
     Returns (root, test root)."""
     root = os.path.abspath(root)
     test_root = root + '-test'
+    for r in (root, test_root):
+        if os.path.lexists(r) and not (os.path.isdir(r) and not os.path.islink(r) and os.path.isfile(_marker(r))):
+            from webvision.core.errors import InputError
+            raise InputError('{}: exists and is not a demo set built here: not replaced (choose another '
+                             '--root)'.format(r))
     if all(os.path.isfile(_marker(r)) for r in (root, test_root)):
         if not quiet:
             print('demo set already complete at {} (and {})'.format(root, test_root))
@@ -154,7 +159,7 @@ def build_once(root, build, quiet=False):
                 f.write(VERSION + '\n')
         for src, dst in ((t_root, root), (t_test, test_root)):
             if os.path.exists(dst):
-                shutil.rmtree(dst)          # an incomplete earlier build of ours
+                shutil.rmtree(dst)          # a complete earlier build of ours, its other half missing
             os.rename(src, dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

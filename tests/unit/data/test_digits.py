@@ -76,3 +76,16 @@ def test_the_demo_set_is_built_once_with_its_test_root(tmp_path, capsys):
     digits.build_digits_demo(root)
     assert 'already complete' in capsys.readouterr().out
     assert os.stat(os.path.join(root, 'meta', 'train.txt')).st_mtime_ns == before
+
+
+def test_a_root_that_is_not_a_demo_build_is_never_replaced(tmp_path):
+    from webvision.core.errors import InputError
+    data = tmp_path / 'mydata'
+    data.mkdir()
+    (data / 'keep.txt').write_text('mine')
+    (tmp_path / 'file').write_text('x')
+    os.mkfifo(str(tmp_path / 'fifo'))
+    for root in (data, tmp_path / 'file', tmp_path / 'fifo'):
+        with pytest.raises(InputError, match='exists and is not a demo set built here: not replaced'):
+            digits.build_digits_demo(str(root), quiet=True)
+    assert (data / 'keep.txt').read_text() == 'mine' and (tmp_path / 'file').read_text() == 'x'
