@@ -48,3 +48,13 @@ def session_creator(threads=None, on_gpu=False, amp=False, xla=False, cluster=No
     if amp or xla:
         return ConfiguredSessionCreator(session_config(gpu=True, amp=amp, xla=xla))
     return None
+
+
+def load_values(sess, variables, values):
+    """Sets each variable to its value in one session call, through the initialisers' inputs (as
+    Variable.load does one at a time). Run one by one, every call prunes the graph anew: loading
+    ResNeXt-101 32x8d's 522 arrays took 33 s."""
+    variables = list(variables)
+    if variables:
+        sess.run([v.initializer for v in variables],
+                 {v.initializer.inputs[1]: value for v, value in zip(variables, values)})

@@ -13,6 +13,7 @@ from tensorpack.callbacks import Callback, ProxyCallback
 from tensorpack.tfutils.common import get_global_step_var
 from tensorpack.utils import logger
 
+from webvision.runtime.session import load_values
 from webvision.weights.checkpoints import model_variables
 from webvision.core.constants import EMA_SUFFIX, VAL_PREFIX
 
@@ -51,8 +52,7 @@ class WeightAverage(Callback):
         self.trainer.sess.run(self.update)
 
     def _load(self, variables, values):
-        for var, value in zip(variables, values):
-            var.load(value, self.trainer.sess)
+        load_values(self.trainer.sess, variables, values)
 
     @contextlib.contextmanager
     def swapped(self):

@@ -21,6 +21,7 @@ from tensorpack.utils import logger
 from webvision.core.constants import EMA_SUFFIX
 from webvision.core.errors import InputError, WeightsError
 from webvision.core.fileio import atomic_path, check_input
+from webvision.runtime.session import load_values
 from webvision.runtime.signals import checkpoint_being_written, stop_requested
 from webvision.results.stats import trim_stats
 from webvision.data.transform import NPZ_KEY
@@ -235,7 +236,7 @@ class WeightLoader(SessionInit):
 
     def _run_init(self, sess):
         weights = read_weights(self.path)
-        mismatched, missing, loaded, averages = [], [], 0, 0
+        mismatched, missing, loaded, averages = [], [], [], 0
         for var in model_variables():
             name = var.op.name
             if self.drop and self.drop.match(name):
@@ -250,18 +251,18 @@ class WeightLoader(SessionInit):
             if value.shape != shape:
                 mismatched.append('{}: {} in {} but {} in the model'.format(name, value.shape, self.path, shape))
                 continue
-            var.load(value.astype(var.dtype.as_numpy_dtype, copy=False), sess)
-            loaded += 1
+            loaded.append((var, value.astype(var.dtype.as_numpy_dtype, copy=False)))
         if self.strict and (mismatched or missing):
             raise WeightsError('{} does not fit this model (another architecture or class count?):\n  {}'.format(
                 self.path, '\n  '.join(mismatched + ['{}: missing from the file'.format(m) for m in missing[:20]])))
-        if loaded == 0:
+        if not loaded:
             raise WeightsError('{}: none of the model\'s variables were found in it'.format(self.path))
         for m in mismatched:
             logger.warn('Skipped (shape differs) ' + m)
         for name in missing:
             logger.warn('Not in {}, left at its initial value: {}'.format(self.path, name))
-        logger.info('Loaded {} variables from {}{}'.format(loaded, self.path, ', {} of them moving averages (--ema; '
+        load_values(sess, *zip(*loaded))
+        logger.info('Loaded {} variables from {}{}'.format(len(loaded), self.path, ', {} of them moving averages (--ema; '
                                                            '--no-ema for the raw weights)'.format(averages) if averages else ''))
 
 

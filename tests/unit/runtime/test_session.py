@@ -1,6 +1,7 @@
 """webvision/runtime/session.py: what each session asks TensorFlow for."""
 import os
 
+import numpy as np
 import tensorflow as tf
 from tensorpack.tfutils import get_default_sess_config
 
@@ -24,3 +25,21 @@ def test_amp_and_xla_switch_the_rewrites_on():
         tf.compat.v1.OptimizerOptions.ON_1
     creator = CPUSessionCreator(threads=2, xla=True)
     assert creator.config.intra_op_parallelism_threads == 2 and creator.target == ''
+
+
+def test_load_values_sets_every_variable_in_one_call():
+    from webvision.runtime.session import load_values
+    with tf.Graph().as_default():
+        a = tf.compat.v1.get_variable('a', [2, 3])
+        n = tf.compat.v1.get_variable('n', [], dtype=tf.int64, initializer=tf.compat.v1.zeros_initializer())
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            runs = []
+            real_run = sess.run
+            sess.run = lambda *args, **kw: runs.append(1) or real_run(*args, **kw)
+            load_values(sess, [a, n], [np.arange(6.).reshape(2, 3), 7])
+            load_values(sess, [], [])
+            assert len(runs) == 1
+            got_a, got_n = real_run([a, n])
+    np.testing.assert_array_equal(got_a, np.arange(6.).reshape(2, 3))
+    assert got_n == 7
