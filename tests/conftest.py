@@ -26,7 +26,7 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(items):
     """The e2e marker is the folder's: tests/e2e/ holds the tests whose point is a fresh process.
-    Those run first, then the slow unit tests, then the rest: on pytest-xdist's two workers
+    Those run first, then the slow unit tests, then the rest: on pytest-xdist's workers
     (make test) the quick tests fill the end instead of one long test running alone."""
     e2e = os.path.join(ROOT, 'tests', 'e2e') + os.sep
     for item in items:
