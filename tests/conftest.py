@@ -60,8 +60,8 @@ def demo_root(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def trained_run(demo_root, tmp_path_factory):
-    """One tiny trained run (ResNet-18 at 64 px, 3 steps, validated), made once per session (per
-    pytest-xdist worker) for every test that only loads it: its logdir."""
+    """One tiny trained run (ResNet-18 at 64 px, 3 steps, validated), made once per test run (shared
+    by pytest-xdist's workers, conftest.made_once) for every test that only loads it: its logdir."""
     from helpers.driver import SMALL
     return made_once(tmp_path_factory, 'trained-run', lambda logdir: run_driver(
         *SMALL, '--data', demo_root, '--logdir', logdir, '--epochs', 1, '--steps-per-epoch', 3))
