@@ -17,6 +17,8 @@ import tempfile
 import cv2
 import numpy as np
 
+from webvision.core.errors import InputError
+
 # data/ of the checkout this package sits in (where the Makefile looks), else of the current folder
 _CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_ROOT = os.path.join(_CHECKOUT if os.path.isfile(os.path.join(_CHECKOUT, 'imagenet-resnet.py')) else os.getcwd(),
@@ -141,7 +143,6 @@ def build_once(root, build, quiet=False):
     test_root = root + '-test'
     for r in (root, test_root):
         if os.path.lexists(r) and not (os.path.isdir(r) and not os.path.islink(r) and os.path.isfile(_marker(r))):
-            from webvision.core.errors import InputError
             raise InputError('{}: exists and is not a demo set built here: not replaced (choose another '
                              '--root)'.format(r))
     if all(os.path.isfile(_marker(r)) for r in (root, test_root)):
