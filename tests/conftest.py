@@ -1,7 +1,5 @@
 import fcntl
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -74,10 +72,11 @@ def driver():
     return train
 
 
-def run_driver(*args, timeout=600, check=True):
-    """Runs imagenet-resnet.py in a fresh process; returns the CompletedProcess (text output)."""
-    proc = subprocess.run([sys.executable, DRIVER] + [str(a) for a in args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
+def run_driver(*args, timeout=600, check=True, limits=None):
+    """Runs imagenet-resnet.py in a process of its own, forked from one that has imported TensorFlow
+    (helpers.forked); returns the CompletedProcess (text output). ``limits``: its resource limits."""
+    from helpers import forked
+    proc = forked.run(args, timeout=timeout, limits=limits)
     if check and proc.returncode != 0:
         raise AssertionError('driver failed ({}):\n{}'.format(proc.returncode, proc.stderr[-5000:]))
     return proc

@@ -1,22 +1,19 @@
 """Starting the driver in its own process and finding its loaders, for the end-to-end tests."""
 import os
 import signal
-import subprocess
-import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DRIVER = os.path.join(ROOT, 'imagenet-resnet.py')
+from helpers import forked
+
 SMALL = ['-d', '18', '--image-size', '64', '--batch', '16', '--workers', '1']     # a small, quick model
 
 
 def start_training(demo_root, logdir, *extra):
     """A training process in its own session, its output in logdir/out.txt."""
     os.makedirs(logdir, exist_ok=True)
-    out = open(os.path.join(logdir, 'out.txt'), 'w')
+    out = os.path.join(logdir, 'out.txt')
     args = SMALL[:-2] + ['--workers', '2', '--data', demo_root, '--logdir', logdir, '--no-val'] + list(extra)
-    return subprocess.Popen([sys.executable, DRIVER] + args, cwd=ROOT, start_new_session=True, stdout=out,
-                            stderr=subprocess.STDOUT)
+    return forked.start(args, out, out, new_session=True)
 
 
 def loaders_of(proc, deadline=120):
@@ -34,8 +31,7 @@ def loaders_of(proc, deadline=120):
 def kill_after_checkpoint(args, logdir, checkpoint='model-4', deadline=300):
     """Runs the driver with ``args`` until ``logdir/checkpoint`` exists, then SIGKILLs it and its
     loaders (the whole process group), as a crashed machine would."""
-    proc = subprocess.Popen([sys.executable, DRIVER] + list(args), cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = forked.start(args, new_session=True)
     end = time.time() + deadline
     while not os.path.exists(os.path.join(logdir, checkpoint + '.index')):
         assert proc.poll() is None and time.time() < end, 'no {} written'.format(checkpoint)
