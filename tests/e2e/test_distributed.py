@@ -6,12 +6,12 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import numpy as np
 
 from conftest import ROOT
+from helpers import forked
 from webvision.weights.checkpoints import read_weights
 
 
@@ -29,7 +29,9 @@ def free_ports(n):
 
 
 def start(args, log):
-    return subprocess.Popen([sys.executable] + [str(a) for a in args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    """``python3 SCRIPT ARGS`` (``args``), its output in the open file ``log``: forked from the
+    worker's server that has imported TensorFlow (helpers.forked), a process of its own."""
+    return forked.start(args[1:], log.name, log.name, script=os.path.join(ROOT, str(args[0])))
 
 
 def wait_all(procs, logs, timeout=300):

@@ -1,4 +1,5 @@
-"""imagenet-resnet.py in a real process of its own that does not import TensorFlow anew.
+"""imagenet-resnet.py (or another program) in a real process of its own that does not import
+TensorFlow anew.
 
 Importing TensorFlow, tensorpack and the driver's modules takes ~5.5 s of one core, more than most
 of the driver runs the end-to-end tests make. multiprocessing's forkserver imports them once per
@@ -32,8 +33,8 @@ def context():
     return _context
 
 
-def _run_driver(argv, out, err, new_session, limits):
-    """In the forked process: stdout/stderr to the given files, then the driver as __main__."""
+def _run_script(script, argv, out, err, new_session, limits):
+    """In the forked process: stdout/stderr to the given files, then ``script`` as __main__."""
     if new_session:
         os.setsid()
     for name, value in limits.items():
@@ -46,16 +47,16 @@ def _run_driver(argv, out, err, new_session, limits):
     # multiprocessing made the fork server this process's way of starting its own (tensorpack's
     # loaders); the platform's default, as a process started by python3 has
     multiprocessing.set_start_method(None, force=True)
-    sys.argv = [DRIVER] + argv
-    sys.path[0] = ROOT
-    runpy.run_path(DRIVER, run_name='__main__')
+    sys.argv = [script] + argv
+    sys.path[0] = os.path.dirname(script)
+    runpy.run_path(script, run_name='__main__')
 
 
 class Started:
     """The parts of subprocess.Popen the tests use, for a process of ``start``."""
 
     def __init__(self, proc, args):
-        self._proc, self.pid, self.args = proc, proc.pid, [DRIVER] + args
+        self._proc, self.pid, self.args = proc, proc.pid, args
 
     @property
     def returncode(self):
@@ -77,14 +78,15 @@ class Started:
         self.send_signal(signal.SIGKILL)
 
 
-def start(args, out=os.devnull, err=os.devnull, new_session=False, limits=None):
-    """The driver with ``args`` started (a ``Started``), its output appended to the files ``out`` and
-    ``err`` (they may be one); ``new_session``: in a session and process group of its own;
-    ``limits``: resource limits by name, e.g. ``{'RLIMIT_FSIZE': 8 << 20}``."""
+def start(args, out=os.devnull, err=os.devnull, new_session=False, limits=None, script=DRIVER):
+    """``script`` (the driver, or another program of the tree that imports TensorFlow) with ``args``
+    started (a ``Started``), its output appended to the files ``out`` and ``err`` (they may be one);
+    ``new_session``: in a session and process group of its own; ``limits``: resource limits by
+    name, e.g. ``{'RLIMIT_FSIZE': 8 << 20}``."""
     args = [str(a) for a in args]
-    proc = context().Process(target=_run_driver, args=(args, str(out), str(err), new_session, limits or {}))
+    proc = context().Process(target=_run_script, args=(script, args, str(out), str(err), new_session, limits or {}))
     proc.start()
-    return Started(proc, args)
+    return Started(proc, [script] + args)
 
 
 def run(args, timeout=600, limits=None):
