@@ -1,6 +1,7 @@
 # make demo   set up .venv, train + evaluate a small ResNet on real held-out digits (20 % noisy labels), write its report
 # make test   set up .venv and run the test suite (all of it: what CI runs)
 # make test-fast  tests/unit without the slow ones (no fresh processes, no deep graphs), about a minute
+# make ref   install the reference libraries the tests compare with (torchvision, timm; make test does)
 # make bench  set up .venv (and the reference libraries), run every benchmark in bench/, write bench/results/bench.{md,json}
 # TF=cpu|gpu  which TensorFlow build (default: gpu where nvidia-smi exists, else cpu)
 PYTHON ?= python3
@@ -15,7 +16,7 @@ DEMO_TEST := data/digits-demo-test
 DEMO_FLAGS := -d 18 --image-size 64 --batch 32
 DEMO_EPOCHS := 10
 
-.PHONY: venv demo test test-fast bench clean-demo
+.PHONY: venv ref demo test test-fast bench clean-demo
 
 venv: $(STAMP)
 
@@ -57,6 +58,7 @@ demo: venv
 
 # The real torchvision and timm, for the tests that compare with them (installed once).
 REF_STAMP := $(VENV)/.installed-ref
+ref: $(REF_STAMP)
 $(REF_STAMP): $(STAMP) requirements-ref.txt
 	$(PIP) -r requirements-ref.txt
 	$(COMPILE)
