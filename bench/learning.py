@@ -235,16 +235,16 @@ def clean_table(args, folder):
 
 
 def split_retrain(root, epochs, flags, folder):
-    """A warm-up run of a third of the epochs with --sample-loss (DivideMix's warm-up: before the
-    wrong labels are learnt), utils/split_noisy.py on its losses averaged over its epochs but the
-    first, then a full run on the part kept; (val error, precision and recall of the removed
-    labels being the wrong ones)."""
+    """As docs/training.md shows it: a run of the full budget with --sample-loss, utils/split_noisy.py
+    on its losses averaged over the last third of its epochs, then a full run on the part kept; (val
+    error, precision and recall of the removed labels being the wrong ones). (A warm-up of a third
+    of the epochs, averaging epochs 2-5, removed many right labels: precision 0.59 at 40 %.)"""
     import numpy as np
     from webvision.data.lists import read_list
-    warmup = max(epochs // 3, 2)
     with tempfile.TemporaryDirectory(dir=folder) as first:
-        toolkit(root, warmup, flags + ['--sample-loss'], first)
-        losses = [os.path.join(first, 'sample_loss', 'epoch-{}.npy'.format(e)) for e in range(2, warmup + 1)]
+        toolkit(root, epochs, flags + ['--sample-loss'], first)
+        losses = [os.path.join(first, 'sample_loss', 'epoch-{}.npy'.format(e))
+                  for e in range(epochs - max(epochs // 3, 1) + 1, epochs + 1)]
         out = subprocess.run([sys.executable, os.path.join(ROOT, 'utils', 'split_noisy.py'), '--losses'] + losses +
                              ['--list', os.path.join(root, 'meta', 'train.txt'),
                               '--out', os.path.join(root, 'meta', 'train_clean.txt')],
