@@ -51,7 +51,8 @@ def add_task_and_data_args(p):
     g.add_argument('--predict', nargs='+', metavar='IMAGE', help='print the top classes (--topk) of each image for '
         '--load; names from --data\'s meta (default: the demo set, if built), or ImageNet\'s for a 1,000-class model')
     g.add_argument('--export', metavar='DIR', help='write --load as DIR/saved_model (TensorFlow SavedModel, signature '
-        'serving_default) and DIR/model.onnx: uint8 BGR images [N, size, size, 3] in, class probabilities out')
+        'serving_default) and DIR/model.onnx: uint8 BGR images [N, size, size, 3] in, class probabilities out '
+        '(weights beyond 2 GB: as variables, and in DIR/model.onnx-TOKEN.data beside the ONNX model)')
     g.add_argument('--fake', action='store_true', help='train on random uint8 batches and print images/s: the '
         'speed of the compute alone')
     g = p.add_argument_group('data')
@@ -273,7 +274,6 @@ def main(args):
 # modules the run has loaded (an error cannot come from a module that was never imported).
 INPUT_ERRORS = (InputError, ClusterError, FileNotFoundError, NotADirectoryError, PermissionError)
 TF_INPUT_ERRORS = (('webvision.weights.checkpoints', 'CheckpointError'), ('webvision.train.training', 'TrainingStopped'))
-USAGE_ERRORS = (('webvision.weights.freeze', 'TooLargeToFreeze'),)     # --export of weights beyond 2 GB
 
 
 def loaded(errors):
@@ -301,8 +301,6 @@ def run_command(argv=None):
     except INPUT_ERRORS as e:
         code = report_input_error(e, args.debug)
     except Exception as e:
-        if isinstance(e, loaded(USAGE_ERRORS)):
-            parser.error(str(e))
         if isinstance(e, loaded(TF_INPUT_ERRORS)):
             code = report_input_error(e, args.debug)
         else:

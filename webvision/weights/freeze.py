@@ -1,7 +1,9 @@
 """Freezing the inference graph: weights as constants, batch norm folded into the convolutions,
-written as a SavedModel and ONNX (imagenet-resnet.py --export)."""
+written as a SavedModel and ONNX (imagenet-resnet.py --export; weights beyond one GraphDef export
+through webvision.weights.unfrozen)."""
 import json
 import os
+import re
 
 import numpy as np
 
@@ -16,6 +18,7 @@ from webvision.core.fileio import atomic_path, check_folder_output, check_writab
 from webvision.model.run import make_model
 from webvision.runtime.session import session_config
 from webvision.weights import checkpoints as ckpt
+from webvision.weights import unfrozen
 
 # A GraphDef is a protobuf, which cannot exceed 2 GB; the weights of a frozen graph are in it.
 FREEZE_LIMIT_BYTES = int(1.75 * 2 ** 30)
@@ -138,19 +141,17 @@ def write_saved_model(graph_def, saved_model_dir, input_name=INPUT, output_name=
             builder.save()
 
 
-class TooLargeToFreeze(ValueError):
-    pass
-
-
 PREPROCESSING = 'preprocessing.json'      # in saved_model/assets.extra: files for users, unused by the graph
 
 
 def export(config, folder, preprocessing=None):
     """Writes folder/saved_model (signature serving_default: "input" -> "prob") and
-    folder/model.onnx from the frozen graph of a PredictConfig; each appears complete or not at
-    all. Returns their paths. ``preprocessing`` (a dict: how images must be made before "input")
-    goes into saved_model/assets.extra/preprocessing.json and the ONNX model's doc_string and
-    metadata (key "preprocessing")."""
+    folder/model.onnx of a PredictConfig's inference graph; each appears complete or not at all.
+    Returns their paths. Frozen (weights as constants, batch norm folded) where the weights fit one
+    GraphDef; beyond it (webvision.weights.unfrozen) the SavedModel keeps variables and the ONNX
+    model's weights are in model.onnx-TOKEN.data beside it. ``preprocessing`` (a dict: how images
+    must be made before "input") goes into saved_model/assets.extra/preprocessing.json and the ONNX
+    model's doc_string and metadata (key "preprocessing")."""
     import onnx
     import tf2onnx
     check_folder_output(folder, '--export')
@@ -158,26 +159,45 @@ def export(config, folder, preprocessing=None):
         check_writable(os.path.join(folder, 'model.onnx'), '--export')
         check_folder_output(os.path.join(folder, 'saved_model'), '--export')
     frozen = frozen_inference_graph(config)
-    if frozen is None:
-        raise TooLargeToFreeze('the weights exceed {:.2f} GB: too large for one GraphDef (a protobuf, at most '
-                               '2 GB)'.format(FREEZE_LIMIT_BYTES / 2 ** 30))
     os.makedirs(folder, exist_ok=True)
     saved, onnx_path = os.path.join(folder, 'saved_model'), os.path.join(folder, 'model.onnx')
-    note = json.dumps(preprocessing, indent=1, sort_keys=True) if preprocessing else None
+    graph = _build_inference_graph(config) if frozen is None else None
     with atomic_path(saved) as tmp:
-        write_saved_model(frozen, tmp)
-        if note:
-            os.makedirs(os.path.join(tmp, 'assets.extra'))
-            with open(os.path.join(tmp, 'assets.extra', PREPROCESSING), 'w') as f:
-                f.write(note + '\n')
-    with atomic_path(onnx_path, suffix='.onnx') as tmp:
+        if frozen is None:
+            unfrozen.write_saved_model(graph, config.session_init, tmp)
+        else:
+            write_saved_model(frozen, tmp)
+        _write_note(tmp, preprocessing)
+    data = None if frozen is not None else os.path.join(folder, unfrozen.data_file_name(onnx_path))
+    if frozen is None:
+        with atomic_path(data) as tmp:      # in place, under a new name, before the model that reads it
+            model = unfrozen.onnx_model(graph, config.session_init, tmp, os.path.basename(data))
+    else:
         model, _ = tf2onnx.convert.from_graph_def(frozen, input_names=[INPUT + ':0'], output_names=[PROB + ':0'],
                                                   opset=17)
-        if note:
-            model.doc_string = preprocessing.get('description', '')
-            model.metadata_props.add(key='preprocessing', value=note)
-        onnx.save(model, tmp)
+    if preprocessing:
+        model.doc_string = preprocessing.get('description', '')
+        model.metadata_props.add(key='preprocessing', value=json.dumps(preprocessing, indent=1, sort_keys=True))
+    with atomic_path(onnx_path, suffix='.onnx') as tmp, open(tmp, 'wb') as f:
+        onnx.save_model(model, f)      # a file object: onnx leaves external data where it is
+    _remove_older_data(onnx_path, keep=data)
     return saved, onnx_path
+
+
+def _write_note(saved_model_dir, preprocessing):
+    if preprocessing:
+        os.makedirs(os.path.join(saved_model_dir, 'assets.extra'), exist_ok=True)
+        with open(os.path.join(saved_model_dir, 'assets.extra', PREPROCESSING), 'w') as f:
+            f.write(json.dumps(preprocessing, indent=1, sort_keys=True) + '\n')
+
+
+def _remove_older_data(onnx_path, keep):
+    """The external data files of earlier exports to ``onnx_path``, now that no model reads them."""
+    folder, name = os.path.split(onnx_path)
+    for entry in os.scandir(folder):
+        if re.fullmatch(re.escape(name) + r'-[0-9a-f]{8}\.data', entry.name) and entry.path != keep \
+                and entry.is_file(follow_symlinks=False):
+            os.remove(entry.path)
 
 
 def export_run(run):
@@ -189,10 +209,7 @@ def export_run(run):
     t = run.transform.at_size(a.image_size)
     note = dict(json.loads(t.to_json()), description='uint8 BGR [N, {s}, {s}, 3] made by {}'.format(
         t.describe(), s=a.image_size))
-    try:
-        saved, onnx_path = export(config, a.export, preprocessing=note)
-    except TooLargeToFreeze as e:
-        raise TooLargeToFreeze('--export: {}: {}'.format(a.load, e)) from None
+    saved, onnx_path = export(config, a.export, preprocessing=note)
     print('Wrote {} and {} (input "input": uint8 BGR [N, {s}, {s}, 3], made by the {} transform, see '
           'saved_model/assets.extra/preprocessing.json; output "prob")'.format(
               saved, onnx_path, run.transform.kind, s=a.image_size))

@@ -68,3 +68,41 @@ def test_export_writes_a_savedmodel_and_onnx_that_predict_as_the_model(tmp_path)
         got = sess.run(sig.outputs['prob'].name, {sig.inputs['input'].name: x})
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
     assert os.path.getsize(onnx_path) > 1e6                             # ResNet-18's weights are in it
+
+
+def _saved_model_prob(saved, x):
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ['serve'], saved)
+        sig = meta.signature_def['serving_default']
+        return sess.run(sig.outputs['prob'].name, {sig.inputs['input'].name: x})
+
+
+@pytest.mark.slow
+def test_weights_beyond_one_graphdef_export_as_variables_and_external_data(tmp_path, monkeypatch):
+    """ResNeXt-101 32x32d and 32x48d exceed a GraphDef's 2 GB: the SavedModel keeps variables, the
+    ONNX model's weights go to a data file beside it; both predict as the model (here ResNet-18,
+    with the limit lowered). A second export replaces the first's data file."""
+    import onnx
+    import onnxruntime
+    monkeypatch.setattr(freeze, 'FREEZE_LIMIT_BYTES', 11 * 2 ** 20)     # ResNet-18's 46 MB exceed it
+    config = PredictConfig(model=ResNetModel(18, num_classes=5, data_format='NHWC', image_size=32),
+                           session_init=RandomWeights(), input_names=['input'], output_names=['prob'])
+    x = np.random.RandomState(2).randint(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    want = OfflinePredictor(config)(x)[0]
+    folder = str(tmp_path / 'export')
+    note = {'description': 'uint8 BGR [N, 32, 32, 3]', 'kind': 'toolkit'}
+    for _ in range(2):
+        saved, onnx_path = freeze.export(config, folder, preprocessing=note)
+    data = [f for f in os.listdir(folder) if f.endswith('.data')]
+    assert sorted(os.listdir(folder)) == sorted(['model.onnx', 'saved_model'] + data) and len(data) == 1
+    assert os.path.getsize(os.path.join(folder, data[0])) > 40e6 > 1e6 > os.path.getsize(onnx_path)
+    assert os.path.getsize(os.path.join(saved, 'variables', 'variables.data-00000-of-00001')) > 40e6
+    assert '"kind": "toolkit"' in open(os.path.join(saved, 'assets.extra', 'preprocessing.json')).read()
+    np.testing.assert_allclose(_saved_model_prob(saved, x), want, rtol=1e-4, atol=1e-6)
+    onnx.checker.check_model(onnx_path)
+    model = onnx.load(onnx_path, load_external_data=False)
+    assert [i.name for i in model.graph.input] == ['input:0']
+    assert {p.key for p in model.metadata_props} == {'preprocessing'} and model.doc_string == note['description']
+    got = onnxruntime.InferenceSession(onnx_path).run(None, {'input:0': x})[0]
+    assert want.std() > 1e-3
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
