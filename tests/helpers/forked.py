@@ -1,8 +1,8 @@
 """imagenet-resnet.py (or another program) in a real process of its own that does not import
 TensorFlow anew.
 
-Importing TensorFlow, tensorpack and the driver's modules takes ~5.5 s of one core, more than most
-of the driver runs the end-to-end tests make. multiprocessing's forkserver imports them once per
+Importing TensorFlow, tensorpack and the driver's modules takes about 3 s of one core, a large part
+of most of the driver runs the end-to-end tests make. multiprocessing's forkserver imports them once per
 test worker, before any session or device exists, and forks each run from that: the run has its own
 pid, session, signal handlers, loader processes and exit status, and reads its arguments from
 sys.argv, as ``python3 imagenet-resnet.py ARGS`` would. Its environment and working directory are

@@ -125,20 +125,13 @@ def fold_batch_norms(graph_def, outputs):
     return tf.compat.v1.graph_util.extract_sub_graph(out, outputs)
 
 
-def write_saved_model(graph_def, saved_model_dir, input_name=INPUT, output_name=PROB):
+def write_saved_model(graph_def, saved_model_dir):
     """A frozen GraphDef as a SavedModel with signature serving_default: "input" -> "prob"
     (tensorpack's exporter keys the signature by tensor names, "input:0")."""
-    v1 = tf.compat.v1
-    with tf.Graph().as_default() as graph:
+    with tf.Graph().as_default():
         tf.import_graph_def(graph_def, name='')
-        image, prob = graph.get_tensor_by_name(input_name + ':0'), graph.get_tensor_by_name(output_name + ':0')
-        with v1.Session(config=session_config()) as sess:
-            builder = v1.saved_model.builder.SavedModelBuilder(saved_model_dir)
-            signature = v1.saved_model.signature_def_utils.predict_signature_def(
-                inputs={input_name: image}, outputs={output_name: prob})
-            builder.add_meta_graph_and_variables(sess, [v1.saved_model.tag_constants.SERVING],
-                                                 signature_def_map={'serving_default': signature})
-            builder.save()
+        with tf.compat.v1.Session(config=session_config()) as sess:
+            unfrozen.save_session(sess, saved_model_dir)
 
 
 PREPROCESSING = 'preprocessing.json'      # in saved_model/assets.extra: files for users, unused by the graph
@@ -164,14 +157,14 @@ def export(config, folder, preprocessing=None):
     graph = _build_inference_graph(config) if frozen is None else None
     with atomic_path(saved) as tmp:
         if frozen is None:
-            unfrozen.write_saved_model(graph, config.session_init, tmp)
+            values = unfrozen.write_saved_model(graph, config.session_init, tmp)
         else:
             write_saved_model(frozen, tmp)
         _write_note(tmp, preprocessing)
     data = None if frozen is not None else os.path.join(folder, unfrozen.data_file_name(onnx_path))
     if frozen is None:
         with atomic_path(data) as tmp:      # in place, under a new name, before the model that reads it
-            model = unfrozen.onnx_model(graph, config.session_init, tmp, os.path.basename(data))
+            model = unfrozen.onnx_model(graph, values, tmp, os.path.basename(data))
     else:
         model, _ = tf2onnx.convert.from_graph_def(frozen, input_names=[INPUT + ':0'], output_names=[PROB + ':0'],
                                                   opset=17)

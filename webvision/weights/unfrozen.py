@@ -14,17 +14,25 @@ from webvision.runtime.session import session_config
 V1 = tf.compat.v1
 
 
+def save_session(sess, saved_model_dir):
+    """The graph of ``sess`` ("input" -> "prob", signature serving_default) with its variables'
+    values as a SavedModel (variables in variables/: checkpoint shards, no size limit)."""
+    graph = sess.graph
+    signature = V1.saved_model.signature_def_utils.predict_signature_def(
+        inputs={INPUT: graph.get_tensor_by_name(INPUT + ':0')}, outputs={PROB: graph.get_tensor_by_name(PROB + ':0')})
+    builder = V1.saved_model.builder.SavedModelBuilder(saved_model_dir)
+    builder.add_meta_graph_and_variables(sess, [V1.saved_model.tag_constants.SERVING],
+                                         signature_def_map={'serving_default': signature})
+    builder.save()
+
+
 def write_saved_model(graph, session_init, saved_model_dir):
-    """``graph`` (an inference graph: "input" -> "prob") with its weights from ``session_init`` as
-    a SavedModel whose variables are in variables/ (checkpoint shards: no size limit)."""
+    """``graph`` (an inference graph) with its weights from ``session_init`` as a SavedModel that
+    keeps them as variables; their values ({variable name: array}), read in the same session."""
     with graph.as_default(), V1.Session(config=session_config()) as sess:
         session_init.init(sess)
-        signature = V1.saved_model.signature_def_utils.predict_signature_def(
-            inputs={INPUT: graph.get_tensor_by_name(INPUT + ':0')}, outputs={PROB: graph.get_tensor_by_name(PROB + ':0')})
-        builder = V1.saved_model.builder.SavedModelBuilder(saved_model_dir)
-        builder.add_meta_graph_and_variables(sess, [V1.saved_model.tag_constants.SERVING],
-                                             signature_def_map={'serving_default': signature})
-        builder.save()
+        save_session(sess, saved_model_dir)
+        return sess.run({v.op.name: v for v in V1.global_variables()})
 
 
 def weights_as_inputs(graph_def, outputs):
@@ -51,23 +59,16 @@ def weights_as_inputs(graph_def, outputs):
     return V1.graph_util.extract_sub_graph(out, outputs), placeholders
 
 
-def read_variables(graph, session_init):
-    """{variable name: its value} of ``graph``'s variables, from ``session_init``."""
-    with graph.as_default(), V1.Session(config=session_config()) as sess:
-        session_init.init(sess)
-        return sess.run({v.op.name: v for v in V1.global_variables()})
-
-
 def data_file_name(onnx_path):
     """A new name for the external data beside ``onnx_path``: an older export's file stays until the
     model that reads it has been replaced."""
     return '{}-{}.data'.format(os.path.basename(onnx_path), secrets.token_hex(4))
 
 
-def onnx_model(graph, session_init, data_path, location):
-    """The ONNX model of ``graph`` with its weights written to ``data_path`` (raw, one after the
-    other) and referenced from the model as the external data file ``location`` (a name beside the
-    model); the model itself holds no weights."""
+def onnx_model(graph, values, data_path, location):
+    """The ONNX model of ``graph`` with its weights (``values``, by variable name; emptied as they are
+    written) written to ``data_path`` one after the other and referenced from the model as the
+    external data file ``location`` (a name beside the model); the model itself holds no weights."""
     import numpy as np
     import onnx
     import tf2onnx
@@ -75,7 +76,6 @@ def onnx_model(graph, session_init, data_path, location):
     graph_def, placeholders = weights_as_inputs(graph.as_graph_def(), [PROB])
     model, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=[INPUT + ':0'] + [p + ':0' for p in placeholders],
                                               output_names=[PROB + ':0'], opset=17)
-    values = read_variables(graph, session_init)
     image = [i for i in model.graph.input if i.name == INPUT + ':0']
     with open(data_path, 'wb') as f:
         for placeholder, variable in placeholders.items():
