@@ -78,10 +78,11 @@ def add_model_and_schedule_args(p):
     g.add_argument('--group-width', type=int, default=4, choices=GROUP_WIDTHS, help='ResNeXt width per group, '
         'cardinality 32: 4 is 32x4d, 8..48 the WSL 32x8d..32x48d models (default: %(default)s)')
     g.add_argument('--data-format', choices=('NCHW', 'NHWC'), help='default: NCHW on GPUs, NHWC on the CPU')
-    g.add_argument('--padding', default='symmetric', choices=PADDINGS, help='of strided convolutions and the stem '
-        'max-pool: symmetric as PyTorch (converted weights need it), or same: TensorFlow\'s SAME, as the original '
-        'benchmark\'s graph, for its published checkpoints (model-520000, model-1055000); recorded with the run '
-        '(default: %(default)s)')
+    g.add_argument('--padding', choices=PADDINGS, help='of strided convolutions and the stem max-pool: symmetric '
+        'as PyTorch (converted weights need it), or same: TensorFlow\'s SAME, as the original benchmark\'s graph, '
+        'for its published checkpoints (model-520000, model-1055000); recorded with the run. Default: that of the '
+        'weights loaded (their run\'s config.yaml; same for a tensorpack checkpoint that no run of this toolkit '
+        'wrote), else symmetric')
     g = p.add_argument_group('training schedule')
     g.add_argument('--batch', type=int, default=256, help='batch size of this process, split evenly across its towers; '
         'with --hosts the global batch is this x the number of workers (default: %(default)s)')
@@ -197,6 +198,7 @@ def make_run(args):
     logdir = None if args.predict or args.export else args.logdir or default_logdir(args, data)
     if logdir:
         check_folder_output(logdir, '--logdir')
+    args.padding = args.padding or weights_padding(resumed_from(args, logdir) or load)
     on_gpu = bool(args.gpu) or tfcompat.is_gpu_available()
     global_batch = args.batch * (cluster.size if cluster else 1)
     return Run(args=args, towers=towers, cluster=cluster, data=data,
@@ -208,6 +210,35 @@ def make_run(args):
                workers=args.workers if args.workers is not None else len(os.sched_getaffinity(0)),
                load=load, transform=choose_transform(     # a run's own record (resuming) is in its logdir
                    args.eval_transform, load or (logdir and os.path.join(logdir, 'model'))))
+
+
+def resumed_from(args, logdir):
+    """The checkpoint a training run resumes from (its logdir's newest), or None."""
+    if args.eval or args.fake or not logdir or not os.path.isdir(logdir):
+        return None
+    from webvision.weights.checkpoints import latest_checkpoint
+    return latest_checkpoint(logdir)
+
+
+def weights_padding(load):
+    """The padding the weights at ``load`` were trained with: their run's config.yaml says; a TF
+    checkpoint of tensorpack's ResNet names without one was written by tensorpack's own graphs (the
+    original benchmark's among them), which pad SAME; anything else (converted from PyTorch, or
+    nothing loaded) symmetric."""
+    from webvision.weights.checkpoints import npz_padding, is_tensorpack_resnet
+    if not load:
+        return 'symmetric'
+    if load.endswith('.npz'):
+        return npz_padding(load)
+    path = os.path.join(os.path.dirname(os.path.abspath(load)), config.FILE_NAME)
+    if os.path.lexists(path):
+        return config.read_config(path).get('padding') or 'symmetric'     # runs before --padding existed
+    if is_tensorpack_resnet(load):
+        print('--padding same: {} is a tensorpack ResNet checkpoint that no run of this toolkit wrote (no {} '
+              'beside it), as the original benchmark\'s are; --padding symmetric if it is not'.format(
+                  load, config.FILE_NAME), file=sys.stderr)
+        return 'same'
+    return 'symmetric'
 
 
 def steps_per_epoch(args, data, global_batch):

@@ -25,6 +25,9 @@ from webvision.runtime.session import load_values
 from webvision.runtime.signals import checkpoint_being_written, stop_requested
 from webvision.results.stats import trim_stats
 from webvision.data.transform import NPZ_KEY
+from webvision.model.archs import PADDINGS
+
+PADDING_KEY = '__padding__'     # in a converted .npz: the graph's padding its weights need (uint8 bytes)
 
 
 def checkpoint_step(ckpt):
@@ -165,7 +168,7 @@ def read_weights(path):
     with _readable(path):
         if path.endswith('.npz'):
             with np.load(path, allow_pickle=False) as f:
-                return {k[:-2] if k.endswith(':0') else k: f[k] for k in f.files if k != NPZ_KEY}
+                return {k[:-2] if k.endswith(':0') else k: f[k] for k in f.files if k not in (NPZ_KEY, PADDING_KEY)}
         reader = tf.train.load_checkpoint(path)
         return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
@@ -183,6 +186,31 @@ def read_num_classes(path):
     if not shape:
         raise WeightsError('{}: no classifier head (linear/b) in it'.format(path))
     return int(shape[0])
+
+
+def padding_entry(padding):
+    """{PADDING_KEY: the name as uint8 bytes}, to save in an .npz whose weights need that padding."""
+    return {PADDING_KEY: np.frombuffer(padding.encode('ascii'), np.uint8)}
+
+
+def npz_padding(path):
+    """The padding recorded in a converted .npz (symmetric, PyTorch's, when none is)."""
+    with _readable(path), np.load(path, allow_pickle=False) as f:
+        if PADDING_KEY not in f.files:
+            return 'symmetric'
+        raw = f[PADDING_KEY]
+        value = raw.tobytes().decode('ascii', 'replace') if raw.dtype == np.uint8 and raw.size <= 32 else raw
+    if value not in PADDINGS:
+        raise WeightsError('{}: {} = {!r}: expected one of {}'.format(path, PADDING_KEY, value, ', '.join(PADDINGS)))
+    return value
+
+
+def is_tensorpack_resnet(path):
+    """Whether a TF checkpoint holds tensorpack's ResNet example names (conv0/W, group0/block0/...,
+    linear/W), which this toolkit's graphs keep."""
+    with _readable(path):
+        names = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+    return {'conv0/W', 'group0/block0/conv1/W', 'linear/W'} <= set(names)
 
 
 def has_average(path):
