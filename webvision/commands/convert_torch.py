@@ -174,7 +174,8 @@ class Converter:
     def pop(self, key):
         if key not in self.src:
             raise ConversionError('{}: missing {!r} (is --arch right?)'.format(self.path, key))
-        return self.src.pop(key).detach().float().numpy()
+        v = self.src.pop(key)
+        return v.astype(np.float32, copy=False) if isinstance(v, np.ndarray) else v.detach().float().numpy()
 
     def conv(self, src, dst, bgr_input=False):
         w = self.pop(src + '.weight')

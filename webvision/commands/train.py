@@ -80,8 +80,8 @@ def add_model_and_schedule_args(p):
     g.add_argument('--data-format', choices=('NCHW', 'NHWC'), help='default: NCHW on GPUs, NHWC on the CPU')
     g.add_argument('--padding', choices=PADDINGS, help='of strided convolutions and the stem max-pool: symmetric '
         'as PyTorch (converted weights need it), or same: TensorFlow\'s SAME, as the original benchmark\'s graph, '
-        'for its published checkpoints (model-520000, model-1055000); recorded with the run. Default: that of the '
-        'weights loaded (their run\'s config.yaml; same for a tensorpack checkpoint that no run of this toolkit '
+        'for its published checkpoints (model-520000, model-1055000), or caffe: the stem max-pool as Caffe\'s '
+        '(webvision-convert-caffe records it); recorded with the run. Default: that of the weights loaded (their run\'s config.yaml; same for a tensorpack checkpoint that no run of this toolkit '
         'wrote), else symmetric')
     g = p.add_argument_group('training schedule')
     g.add_argument('--batch', type=int, default=256, help='batch size of this process, split evenly across its towers; '
@@ -223,8 +223,8 @@ def resumed_from(args, logdir):
 def weights_padding(load):
     """The padding the weights at ``load`` were trained with: their run's config.yaml says; a TF
     checkpoint of tensorpack's ResNet names without one was written by tensorpack's own graphs (the
-    original benchmark's among them), which pad SAME; anything else (converted from PyTorch, or
-    nothing loaded) symmetric."""
+    original benchmark's among them), which pad SAME; an .npz its record (caffe for a converted Caffe
+    model); anything else (converted from PyTorch, or nothing loaded) symmetric."""
     from webvision.weights.checkpoints import npz_padding, is_tensorpack_resnet
     if not load:
         return 'symmetric'

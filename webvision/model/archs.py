@@ -8,8 +8,9 @@ BOTTLENECK_DEPTHS = (50, 101, 152)
 MODES = ('resnet', 'preact', 'se', 'resnext')
 CARDINALITY = 32
 # symmetric: PyTorch's padding of strided convolutions and the stem max-pool; same: TensorFlow's
-# SAME, as the original benchmark's tensorpack graph (and its published checkpoints) had it
-PADDINGS = ('symmetric', 'same')
+# SAME, as the original benchmark's tensorpack graph (and its published checkpoints) had it; caffe:
+# PyTorch's convolutions, the stem max-pool as Caffe's (no padding, output size rounded up)
+PADDINGS = ('symmetric', 'same', 'caffe')
 HEAD_INITS = ('normal', 'uniform')     # the classifier's: N(0, 0.01) as the original, or PyTorch's nn.Linear
 GROUP_WIDTHS = (4, 8, 16, 32, 48)   # 32x4d is tensorpack's ResNeXt; 32x8d..32x48d are the WSL models
 # torchvision's (and timm's, the WSL models') names: (depth, mode, group width); webvision-convert

@@ -33,6 +33,13 @@ def _pad_spatial(l, pad, value=0.):
     return tf.pad(l, paddings, constant_values=value)
 
 
+def _pad_after(l, pad):
+    paddings = [[0, 0], [0, 0], [0, 0], [0, 0]]
+    for ax in ((2, 3) if _channel_axis() == 1 else (1, 2)):
+        paddings[ax] = [0, pad]
+    return tf.pad(l, paddings)
+
+
 # Set by ResNetModel.get_logits for the graph it builds: the padding of strided layers, and the
 # initialisation of residual blocks' last batch-norm and of the classifier.
 _options = [dict(padding='symmetric', zero_init_residual=False, head_init='uniform')]
@@ -43,7 +50,8 @@ def build_options(padding='symmetric', zero_init_residual=False, head_init='unif
     """padding symmetric: strided convolutions and the stem max-pool pad kernel // 2 on every side,
     as PyTorch does (weights converted from torchvision give its outputs); same: TensorFlow's SAME,
     which puts the odd pixel of padding after, as the original benchmark's graph did (its
-    checkpoints need it). zero_init_residual: the last batch-norm gamma of every residual block
+    checkpoints need it); caffe: symmetric convolutions, the stem max-pool as Caffe's (pad 0,
+    output size rounded up: its windows one pixel off PyTorch's). zero_init_residual: the last batch-norm gamma of every residual block
     starts at 0, as the original (otherwise at 1, as torchvision's). head_init normal: the
     classifier's weights from N(0, 0.01) and zero bias, as the original; uniform: PyTorch's
     nn.Linear default, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both (webvision.model.init says why
@@ -65,7 +73,7 @@ def _option(name):
 
 def conv(name, l, ch_out, kernel, stride=1, **kwargs):
     """Conv2D whose strided version pads as build_options says."""
-    if stride > 1 and kernel > 1 and _option('padding') == 'symmetric':
+    if stride > 1 and kernel > 1 and _option('padding') != 'same':
         l = _pad_spatial(l, kernel // 2)
         return Conv2D(name, l, ch_out, kernel, strides=stride, padding='VALID', **kwargs)
     return Conv2D(name, l, ch_out, kernel, strides=stride, **kwargs)
@@ -74,6 +82,10 @@ def conv(name, l, ch_out, kernel, stride=1, **kwargs):
 def stem_pool(l):
     if _option('padding') == 'same':
         return MaxPooling('pool0', l, 3, strides=2, padding='SAME')
+    if _option('padding') == 'caffe':
+        # Caffe's ceil((n - 3) / 2) + 1 windows from pixel 0: one column of padding after is that
+        # count for odd and even n alike, and never a window of padding alone.
+        return MaxPooling('pool0', _pad_after(l, 1), 3, strides=2, padding='VALID')
     # After ReLU every value is >= 0, so zero padding equals PyTorch's -inf padding here.
     return MaxPooling('pool0', _pad_spatial(l, 1), 3, strides=2, padding='VALID')
 

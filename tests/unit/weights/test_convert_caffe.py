@@ -1,0 +1,82 @@
+"""webvision-convert-caffe: a torchvision model written as a .prototxt + .caffemodel in the layout of
+kaiyuyue/resnext-wsl-caffe (tests/helpers/caffe_writer.py) converts back to exactly the arrays
+webvision-convert gives for the torch model, with --padding caffe recorded; the converted graph
+gives the logits of the torch model whose stem max-pool is Caffe's (ceil_mode, no padding)."""
+import numpy as np
+import pytest
+import torch
+
+from helpers import caffe_writer
+from helpers.programs import run_program
+from webvision.commands.convert_torch import convert
+from webvision.model.archs import TORCHVISION_ARCHS as ARCHS
+from webvision.weights import caffe, torch_resnet
+from webvision.weights.checkpoints import npz_padding, read_weights
+
+
+def torch_model(arch, seed=0):
+    try:
+        import torchvision.models
+        model = getattr(torchvision.models, arch)(weights=None, num_classes=7)
+    except ImportError:
+        model = torch_resnet.build(arch, num_classes=7)
+    return torch_resnet.randomize(model, seed=seed).eval()
+
+
+@pytest.mark.parametrize('arch', ['resnext50_32x4d', 'resnet18'])
+def test_a_caffemodel_converts_back_exactly(tmp_path, arch):
+    model = torch_model(arch)
+    proto, weights, out = tmp_path / 'm.prototxt', tmp_path / 'm.caffemodel', tmp_path / 'm.npz'
+    caffe_writer.write(model, proto, weights, size=64)
+    proc = run_program('convert_caffe', proto, weights, out)
+    assert proc.returncode == 0, proc.stderr
+    assert '({},'.format(arch) in proc.stdout
+    expected = convert({k: v.clone() for k, v in model.state_dict().items()}, ARCHS[arch][0])
+    got = read_weights(str(out))
+    assert sorted(got) == sorted(expected)
+    for k in expected:
+        assert np.array_equal(got[k], expected[k]), k
+    assert npz_padding(str(out)) == 'caffe'
+
+
+def test_the_caffe_graph_gives_the_torch_models_logits_with_caffes_pooling(tmp_path):
+    import tensorflow as tf
+    from tensorpack.predict import OfflinePredictor, PredictConfig
+    from webvision.model.resnet import ResNetModel
+    from webvision.weights.checkpoints import WeightLoader
+    model = torch_model('resnet18', seed=2)
+    proto, weights, out = tmp_path / 'm.prototxt', tmp_path / 'm.caffemodel', str(tmp_path / 'm.npz')
+    size = 66                   # 33 after the stem: Caffe's pool gives 16 windows from 0, PyTorch's 17 from -1
+    caffe_writer.write(model, proto, weights, size=size)
+    assert run_program('convert_caffe', proto, weights, out).returncode == 0
+    rgb = np.random.RandomState(0).randint(0, 256, (2, size, size, 3)).astype(np.uint8)
+    x = (rgb / 255. - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    outputs = []
+    for ceil in (True, False):
+        model.maxpool = torch.nn.MaxPool2d(3, 2, 0, ceil_mode=True) if ceil else torch.nn.MaxPool2d(3, 2, 1)
+        with torch.no_grad():
+            outputs.append(model(torch.from_numpy(x.transpose(0, 3, 1, 2)).float()).numpy())
+    net = ResNetModel(18, num_classes=7, data_format='NHWC', image_size=size, padding='caffe')
+    with tf.Graph().as_default():
+        pred = OfflinePredictor(PredictConfig(model=net, session_init=WeightLoader(out, strict=True),
+                                              input_names=['input'], output_names=['logits']))
+        got = pred(rgb[..., ::-1])[0]
+    assert np.abs(got - outputs[0]).max() <= 1e-4 * np.abs(outputs[0]).max()
+    assert np.abs(got - outputs[1]).max() > 1e-2 * np.abs(outputs[1]).max()
+
+
+def test_a_damaged_caffemodel_is_named(tmp_path):
+    model = torch_model('resnet18')
+    proto, weights = tmp_path / 'm.prototxt', tmp_path / 'm.caffemodel'
+    caffe_writer.write(model, proto, weights, size=64)
+    weights.write_bytes(weights.read_bytes()[:5000])
+    proc = run_program('convert_caffe', proto, weights, tmp_path / 'o.npz')
+    assert proc.returncode == 1 and str(weights) in proc.stderr and 'cut short' in proc.stderr
+    assert not (tmp_path / 'o.npz').exists()
+
+
+def test_a_prototxt_that_is_not_one_is_named_with_its_line(tmp_path):
+    bad = tmp_path / 'bad.prototxt'
+    bad.write_text('name: "x"\nlayer {\n  name: "conv1"\n  type: Convolution"\n}\n')
+    with pytest.raises(caffe.CaffeError, match=r'bad.prototxt: not a Caffe network text \(4:'):
+        caffe.read_prototxt(str(bad))
