@@ -5,6 +5,7 @@ BatchNorm scale factor, eps as float32."""
 import numpy as np
 
 from webvision.weights import caffe
+from webvision.weights.caffe_resnet import final_size
 
 
 def write(model, prototxt, caffemodel, size=224, factor=2.):
@@ -12,13 +13,7 @@ def write(model, prototxt, caffemodel, size=224, factor=2.):
     sd = {k: v.detach().numpy() for k, v in model.state_dict().items()}
     blobs, n = [], {'conv': 0, 'bn': 0, 'relu': 0, 'add': 0}
 
-    def add(kind, bottoms, top, **params):
-        layer = net.layer.add(name='{}{}'.format(kind, n[kind]) if kind in n else kind, bottom=bottoms, top=[top])
-        for k, v in params.items():
-            getattr(layer, k).CopyFrom(v) if hasattr(v, 'DESCRIPTOR') else setattr(layer, k, v)
-        return layer
-
-    def conv_bn(src, bottom, key, bn_key, relu):
+    def conv_bn(bottom, key, bn_key, relu):
         n['conv'] += 1
         w = sd[key + '.weight']
         groups = model.get_submodule(key).groups
@@ -44,7 +39,7 @@ def write(model, prototxt, caffemodel, size=224, factor=2.):
         r = net.layer.add(name='relu{}'.format(n['relu']), type='ReLU', bottom=[top], top=['relu_blob{}'.format(n['relu'])])
         return r.top[0]
 
-    x = conv_bn(None, 'data', 'conv1', 'bn1', True)
+    x = conv_bn('data', 'conv1', 'bn1', True)
     pool = net.layer.add(name='max_pool1', type='Pooling', bottom=[x], top=['max_pool_blob1'])
     pool.pooling_param.pool, pool.pooling_param.kernel_size, pool.pooling_param.stride = 0, 3, 2
     pool.pooling_param.pad = 0
@@ -56,10 +51,10 @@ def write(model, prototxt, caffemodel, size=224, factor=2.):
             convs = 3 if hasattr(layer[b], 'conv3') else 2
             y = x
             for j in range(1, convs + 1):
-                y = conv_bn(None, y, '{}.conv{}'.format(key, j), '{}.bn{}'.format(key, j), j < convs)
+                y = conv_bn(y, '{}.conv{}'.format(key, j), '{}.bn{}'.format(key, j), j < convs)
             short = x
             if layer[b].downsample is not None:
-                short = conv_bn(None, x, key + '.downsample.0', key + '.downsample.1', False)
+                short = conv_bn(x, key + '.downsample.0', key + '.downsample.1', False)
             n['add'] += 1
             e = net.layer.add(name='add{}'.format(n['add']), type='Eltwise', bottom=[y, short],
                               top=['add_blob{}'.format(n['add'])])
@@ -68,7 +63,7 @@ def write(model, prototxt, caffemodel, size=224, factor=2.):
             r = net.layer.add(name='relu{}'.format(n['relu']), type='ReLU', bottom=[e.top[0]],
                               top=['relu_blob{}'.format(n['relu'])])
             x = r.top[0]
-    final = caffe_final_size(size)
+    final = final_size(size)       # a window of the whole last stage, as theirs at 224 (7)
     ave = net.layer.add(name='ave_pool1', type='Pooling', bottom=[x], top=['ave_pool_blob1'])
     ave.pooling_param.pool, ave.pooling_param.kernel_size, ave.pooling_param.stride = 1, final, final
     net.layer.add(name='view1', type='Reshape', bottom=['ave_pool_blob1'], top=['view_blob1'])
@@ -79,10 +74,3 @@ def write(model, prototxt, caffemodel, size=224, factor=2.):
     caffe.write_prototxt(str(prototxt), net)
     caffe.write_caffemodel(str(caffemodel), blobs, name=net.name)
 
-
-def caffe_final_size(size):
-    size = (size + 6 - 7) // 2 + 1
-    size = -(-(size - 3) // 2) + 1
-    for _ in range(3):
-        size = (size + 2 - 3) // 2 + 1
-    return size
