@@ -81,8 +81,9 @@ def add_model_and_schedule_args(p):
     g.add_argument('--padding', choices=PADDINGS, help='of strided convolutions and the stem max-pool: symmetric '
         'as PyTorch (converted weights need it), or same: TensorFlow\'s SAME, as the original benchmark\'s graph, '
         'for its published checkpoints (model-520000, model-1055000), or caffe: the stem max-pool as Caffe\'s '
-        '(webvision-convert-caffe records it); recorded with the run. Default: that of the weights loaded (their run\'s config.yaml; same for a tensorpack checkpoint that no run of this toolkit '
-        'wrote), else symmetric')
+        '(webvision-convert-caffe records it); recorded with the run. Default: that of the weights loaded '
+        '(their run\'s config.yaml; same for a tensorpack checkpoint that no run of this toolkit wrote), '
+        'else symmetric')
     g = p.add_argument_group('training schedule')
     g.add_argument('--batch', type=int, default=256, help='batch size of this process, split evenly across its towers; '
         'with --hosts the global batch is this x the number of workers (default: %(default)s)')

@@ -26,18 +26,12 @@ def _channel_axis():
     return 1 if fmt in ('NCHW', 'channels_first') else 3
 
 
-def _pad_spatial(l, pad, value=0.):
+def _pad_spatial(l, pad, value=0., after=None):
+    """``pad`` pixels before each spatial axis, and as many after unless ``after`` says."""
     paddings = [[0, 0], [0, 0], [0, 0], [0, 0]]
     for ax in ((2, 3) if _channel_axis() == 1 else (1, 2)):
-        paddings[ax] = [pad, pad]
+        paddings[ax] = [pad, pad if after is None else after]
     return tf.pad(l, paddings, constant_values=value)
-
-
-def _pad_after(l, pad):
-    paddings = [[0, 0], [0, 0], [0, 0], [0, 0]]
-    for ax in ((2, 3) if _channel_axis() == 1 else (1, 2)):
-        paddings[ax] = [0, pad]
-    return tf.pad(l, paddings)
 
 
 # Set by ResNetModel.get_logits for the graph it builds: the padding of strided layers, and the
@@ -51,7 +45,8 @@ def build_options(padding='symmetric', zero_init_residual=False, head_init='unif
     as PyTorch does (weights converted from torchvision give its outputs); same: TensorFlow's SAME,
     which puts the odd pixel of padding after, as the original benchmark's graph did (its
     checkpoints need it); caffe: symmetric convolutions, the stem max-pool as Caffe's (pad 0,
-    output size rounded up: its windows one pixel off PyTorch's). zero_init_residual: the last batch-norm gamma of every residual block
+    output size rounded up: its windows one pixel off PyTorch's). zero_init_residual: the last
+    batch-norm gamma of every residual block
     starts at 0, as the original (otherwise at 1, as torchvision's). head_init normal: the
     classifier's weights from N(0, 0.01) and zero bias, as the original; uniform: PyTorch's
     nn.Linear default, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both (webvision.model.init says why
@@ -85,7 +80,7 @@ def stem_pool(l):
     if _option('padding') == 'caffe':
         # Caffe's ceil((n - 3) / 2) + 1 windows from pixel 0: one column of padding after is that
         # count for odd and even n alike, and never a window of padding alone.
-        return MaxPooling('pool0', _pad_after(l, 1), 3, strides=2, padding='VALID')
+        return MaxPooling('pool0', _pad_spatial(l, 0, after=1), 3, strides=2, padding='VALID')
     # After ReLU every value is >= 0, so zero padding equals PyTorch's -inf padding here.
     return MaxPooling('pool0', _pad_spatial(l, 1), 3, strides=2, padding='VALID')
 

@@ -199,7 +199,8 @@ def npz_padding(path):
         if PADDING_KEY not in f.files:
             return 'symmetric'
         raw = f[PADDING_KEY]
-        value = raw.tobytes().decode('ascii', 'replace') if raw.dtype == np.uint8 and raw.size <= 32 else raw
+        value = (raw.tobytes().decode('ascii', 'replace') if raw.dtype == np.uint8 and raw.size <= 32
+                 else 'an array of {} x {}'.format(raw.size, raw.dtype))
     if value not in PADDINGS:
         raise WeightsError('{}: {} = {!r}: expected one of {}'.format(path, PADDING_KEY, value, ', '.join(PADDINGS)))
     return value
