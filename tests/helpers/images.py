@@ -52,3 +52,39 @@ def jpeg_bytes(rgb, quality=92):
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, 'JPEG', quality=quality)
     return buf.getvalue()
+
+
+def encode_array(array, fmt='JPEG', mode=None):
+    import io
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(array, mode).save(buf, fmt, **({'quality': 92} if fmt == 'JPEG' else {}))
+    return buf.getvalue()
+
+
+def photos():
+    """{name: bytes}: real photos of many shapes and kinds (scikit-image's), encoded as a user's files
+    would be."""
+    import io
+    from PIL import Image
+    from skimage import data
+    chelsea, coffee, retina = data.chelsea(), data.coffee(), data.retina()
+    palette, cmyk = io.BytesIO(), io.BytesIO()
+    Image.fromarray(chelsea).convert('P', palette=Image.ADAPTIVE).save(palette, 'PNG')
+    Image.fromarray(coffee).convert('CMYK').save(cmyk, 'JPEG', quality=92)      # Pillow decodes these
+    return {
+        'landscape 300x451': encode_array(chelsea),
+        'portrait 400x250': encode_array(np.ascontiguousarray(coffee[:, 100:350])),
+        'panorama 200x1000': encode_array(np.ascontiguousarray(data.hubble_deep_field()[300:500])),
+        'panorama 300x1411': encode_array(np.ascontiguousarray(retina[400:700])),
+        'small 120x160': encode_array(cv2.resize(data.astronaut(), (160, 120), interpolation=cv2.INTER_AREA)),
+        'square 100x100': encode_array(cv2.resize(coffee, (100, 100), interpolation=cv2.INTER_AREA)),
+        'exactly 256x256': encode_array(cv2.resize(data.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)),
+        'exactly 256x384': encode_array(cv2.resize(data.rocket(), (384, 256), interpolation=cv2.INTER_AREA)),
+        'large 2822x2822': encode_array(cv2.resize(retina, (2822, 2822), interpolation=cv2.INTER_CUBIC)),
+        'grey PNG 512x512': encode_array(data.camera(), 'PNG'),
+        'grey JPEG 303x384': encode_array(data.coins()),
+        'RGBA PNG 500x500': encode_array(data.logo(), 'PNG'),
+        'palette PNG 300x451': palette.getvalue(),
+        'CMYK JPEG 400x600': cmyk.getvalue(),
+    }

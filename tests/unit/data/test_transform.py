@@ -10,42 +10,12 @@ import pytest
 from PIL import Image
 
 from helpers import torchvision_ref as ref
+from helpers.images import encode_array, photos
 from webvision.data import transform as tr
 from webvision.data.decode import CenterCropDecoder, TorchvisionDecoder, decoder
 
 
-def _encode(array, fmt='JPEG', mode=None):
-    buf = io.BytesIO()
-    Image.fromarray(array, mode).save(buf, fmt, **({'quality': 92} if fmt == 'JPEG' else {}))
-    return buf.getvalue()
-
-
-def _photos():
-    """Real photos of many shapes and kinds, encoded as a user's files would be."""
-    from skimage import data
-    chelsea, coffee, retina = data.chelsea(), data.coffee(), data.retina()
-    palette, cmyk = io.BytesIO(), io.BytesIO()
-    Image.fromarray(chelsea).convert('P', palette=Image.ADAPTIVE).save(palette, 'PNG')
-    Image.fromarray(coffee).convert('CMYK').save(cmyk, 'JPEG', quality=92)      # Pillow decodes these
-    return {
-        'landscape 300x451': _encode(chelsea),
-        'portrait 400x250': _encode(np.ascontiguousarray(coffee[:, 100:350])),
-        'panorama 200x1000': _encode(np.ascontiguousarray(data.hubble_deep_field()[300:500])),
-        'panorama 300x1411': _encode(np.ascontiguousarray(retina[400:700])),
-        'small 120x160': _encode(cv2.resize(data.astronaut(), (160, 120), interpolation=cv2.INTER_AREA)),
-        'square 100x100': _encode(cv2.resize(coffee, (100, 100), interpolation=cv2.INTER_AREA)),
-        'exactly 256x256': _encode(cv2.resize(data.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)),
-        'exactly 256x384': _encode(cv2.resize(data.rocket(), (384, 256), interpolation=cv2.INTER_AREA)),
-        'large 2822x2822': _encode(cv2.resize(retina, (2822, 2822), interpolation=cv2.INTER_CUBIC)),
-        'grey PNG 512x512': _encode(data.camera(), 'PNG'),
-        'grey JPEG 303x384': _encode(data.coins()),
-        'RGBA PNG 500x500': _encode(data.logo(), 'PNG'),
-        'palette PNG 300x451': palette.getvalue(),
-        'CMYK JPEG 400x600': cmyk.getvalue(),
-    }
-
-
-PHOTOS = _photos()
+PHOTOS = photos()
 
 
 @pytest.mark.parametrize('name', sorted(PHOTOS))
