@@ -66,3 +66,57 @@ def test_safetensors_to_predict_gives_the_torch_models_probabilities_on_a_real_p
     run_driver('-d', '18', '--data', root, '--eval', '--load', npz, '--save-probs', probs, '--eval-transform',
                'toolkit', '--predictions', tmp_path / 'p.json', '--workers', 1)
     assert np.abs(np.load(probs, allow_pickle=False)[0] - expected).max() > 1e-2
+
+
+def test_a_converted_caffe_model_predicts_what_eval_img_prints(tmp_path):
+    """kaiyuyue/resnext-wsl-caffe's files (a torchvision ResNet written as theirs are) converted, then
+    --predict and --eval with the recorded caffe transform, beside the network Caffe runs (the torch
+    model with Caffe's stem pool) on the blob eval_img.py makes (tests/helpers/caffe_io_ref.py)."""
+    from skimage import data
+    from helpers import caffe_io_ref, caffe_writer
+    from helpers.images import encode_array
+    root = tmp_path / 'root'
+    for d in ('meta', 'val'):
+        (root / d).mkdir(parents=True)
+    photos = {'cat.jpg': encode_array(data.chelsea()), 'cup.jpg': encode_array(np.ascontiguousarray(data.coffee()[:, 100:350])),
+              'coins.png': encode_array(data.coins(), 'PNG'), 'small.jpg': encode_array(data.astronaut()[::4, ::3])}
+    paths = []
+    for name, content in photos.items():
+        paths.append(root / 'val' / name)
+        paths[-1].write_bytes(content)
+    blobs = []
+    for path in paths:
+        folder = tmp_path / path.stem
+        folder.mkdir()
+        blobs.append(caffe_io_ref.network_input(caffe_io_ref.write_image(folder, path.read_bytes())))
+    rgb = torch.from_numpy(np.ascontiguousarray(np.stack(blobs)[:, ::-1]))
+    model = torch_resnet.randomize(resnet18(), seed=4)
+    model.maxpool = torch.nn.MaxPool2d(3, 2, 0, ceil_mode=True)          # Caffe's: no padding, output rounded up
+    model = torch_resnet.calibrate(model, rgb)
+    with torch.no_grad():
+        expected = torch.softmax(model(rgb).double(), 1).numpy()
+    proto, weights, npz = tmp_path / 'm.prototxt', tmp_path / 'm.caffemodel', str(tmp_path / 'm.npz')
+    caffe_writer.write(model, proto, weights, size=224)
+    proc = run_program('convert_caffe', proto, weights, npz)
+    assert proc.returncode == 0 and "eval_img.py's transform" in proc.stdout, proc.stderr
+    with open(IMAGENET_SYNSET_WORDS) as f:
+        names = [line.strip() for line in f]
+
+    out = run_driver('-d', '18', '--load', npz, '--predict', *paths).stdout.strip().splitlines()
+    assert len(out) == 6 * len(paths)
+    for k, path in enumerate(paths):
+        assert out[6 * k] == str(path)
+        for line, c in zip(out[6 * k + 1:6 * k + 6], np.argsort(-expected[k])[:5]):    # eval_img.py's top 5
+            prob, name = line.split(' - ', 1)
+            assert name == repr(names[c]) and abs(float(prob) - expected[k, c]) <= 0.005 + 1e-4, (path, line)
+
+    (root / 'meta' / 'synsets.txt').write_text(''.join(n.split()[0] + '\n' for n in names))
+    (root / 'meta' / 'val.txt').write_text(''.join('{} 0\n'.format(p.name) for p in paths))
+    probs = str(tmp_path / 'probs.npy')
+    run_driver('-d', '18', '--data', root, '--eval', '--load', npz, '--save-probs', probs,
+               '--predictions', tmp_path / 'p.json', '--workers', 1)
+    got = np.load(probs, allow_pickle=False).astype(np.float64)
+    assert np.abs(got - expected).max() <= 1e-3          # float16 probabilities on file
+    proc = run_driver('-d', '18', '--data', root, '--eval', '--load', npz, '--tta', 'flip', check=False)
+    assert proc.returncode != 0 and "--tta flip: the caffe transform (eval_img.py's) has one view" in proc.stderr
+    assert 'Traceback' not in proc.stderr

@@ -7,9 +7,9 @@ into the .npz that ``imagenet-resnet.py --load`` reads, without Caffe.
 The prototxt gives the topology (its layers are numbered by order: the blocks are found from it,
 webvision/weights/caffe_resnet.py), the .caffemodel the weights, read one layer at a time from a
 memory map (3.3 GB for 32x48d). The .npz records ``--padding caffe`` (Caffe's stem max-pool) and
-the normalisation of seed 2's eval_img.py: BGR, mean [103.94, 116.78, 123.68] subtracted, times
-0.017, on a 224 x 224 centre crop. Not reproduced yet: eval_img.py's resize (caffe.io.resize_image,
-scikit-image's); the record uses torchvision's Resize(224) + CenterCrop(224) instead.
+the caffe evaluation transform, eval_img.py's (the repository's, which printed its models' top-5):
+its centre crop, caffe.io.resize_image to 224 x 224, BGR, mean [103.94, 116.78, 123.68]
+subtracted, times 0.017; so ``--predict`` prints what eval_img.py prints.
 """
 import argparse
 import sys
@@ -20,18 +20,6 @@ from webvision.core.errors import InputError
 from webvision.core.fileio import check_output
 from webvision.data import transform as tr
 from webvision.model.archs import TORCHVISION_ARCHS as ARCHS
-
-CAFFE_MEAN_BGR = (103.94, 116.78, 123.68)
-CAFFE_SCALE = 0.017
-
-
-def caffe_transform(size):
-    """eval_img.py's normalisation as a record: (x - mean) x 0.017 is (x / 255 - mean / 255) / std
-    with std = 1 / (0.017 x 255)."""
-    return tr.Transform('torchvision', resize=size, crop=size, interpolation='bilinear',
-                        mean=tuple(m / 255. for m in CAFFE_MEAN_BGR[::-1]),
-                        std=(1. / (CAFFE_SCALE * 255.),) * 3)
-
 
 def get_args_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,12 +51,12 @@ def main(argv=None):
         weights = convert(sd, depth, args.caffemodel)
         check_shapes(weights, model_shapes(depth, mode, group_width, len(weights['linear/b'])), args.caffemodel)
         from webvision.weights.checkpoints import padding_entry, write_npz
-        write_npz(args.output, dict(weights, **tr.npz_entry(caffe_transform(size)), **padding_entry('caffe')))
+        write_npz(args.output, dict(weights, **tr.npz_entry(tr.CAFFE.at_size(size)), **padding_entry('caffe')))
     except (InputError, OSError, ValueError) as e:       # ConversionError is a ValueError
         print('error: {}'.format(e), file=sys.stderr)
         return 1
     print('Converted {} + {} ({}, {} arrays, {:,} values, {} classes) to {} in {:.1f} s; padding caffe, eval_img.py\'s '
-          'normalisation. Load it with imagenet-resnet.py -d {} --mode {}{} --load {}'.format(
+          'transform. Load it with imagenet-resnet.py -d {} --mode {}{} --load {}'.format(
               args.prototxt, args.caffemodel, arch, len(weights), sum(v.size for v in weights.values()),
               len(weights['linear/b']), args.output, time.time() - start, depth, mode,
               ' --group-width {}'.format(group_width) if mode == 'resnext' else '', args.output))

@@ -6,14 +6,16 @@ a converted .npz or a run's transform.json; --eval-transform overrides it), at -
   webvision-preview-transform --load W.npz --out DIR IMAGE... [--tta flip|crops10|scales]
   (or: python3 utils/preview_transform.py ...)
 
-Each IMAGE gives DIR/NAME.png (RGB, the crop's pixels unchanged), or DIR/NAME.view0.png ... for
-the views of --tta; an image that cannot be read is named and the others are still written.
+Each IMAGE gives DIR/NAME.png (RGB, the crop's pixels unchanged; the caffe transform's float crop
+rounded to whole levels, the model sees it unrounded), or DIR/NAME.view0.png ... for the views of
+--tta; an image that cannot be read is named and the others are still written.
 """
 import argparse
 import os
 import sys
 
 import cv2
+import numpy as np
 
 from webvision.core.cli import positive_int
 from webvision.core.constants import TTA_MODES
@@ -50,6 +52,8 @@ def outputs(images, out, views):
 
 
 def write_png(path, bgr):
+    if bgr.dtype != np.uint8:           # the caffe transform's float crop
+        bgr = np.clip(np.rint(bgr), 0, 255).astype(np.uint8)
     with atomic_path(path, suffix='.png') as tmp:
         if not cv2.imwrite(tmp, bgr):
             raise InputError('{}: could not write the PNG'.format(path))

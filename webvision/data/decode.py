@@ -303,6 +303,10 @@ def pil_rgb(data, max_pixels=MAX_IMAGE_PIXELS):
 
 
 def _pil_convert_rgb(data, max_pixels):
+    return _pil_convert(_pil_open(data, max_pixels))
+
+
+def _pil_open(data, max_pixels):
     try:
         im = PIL.Image.open(io.BytesIO(data))
     except Exception:       # noqa: BLE001  (Pillow's plugins raise many types on garbage)
@@ -310,6 +314,10 @@ def _pil_convert_rgb(data, max_pixels):
     reason = too_large((im.height, im.width), max_pixels)
     if reason:
         raise Refused(reason)
+    return im
+
+
+def _pil_convert(im):
     try:
         return im.convert('RGB')
     except Exception as e:  # noqa: BLE001  (cut short, damaged)
@@ -416,12 +424,69 @@ class TorchvisionDecoder:
         return [im.crop((x, y, x + size, y + size)) for x, y in corners] + [cls.center_crop(im, size)]
 
 
+class CaffeDecoder:
+    """eval_img.py's crop (kaiyuyue/resnext-wsl-caffe), as float32 BGR 0-255 (not rounded: Caffe's input
+    is float). caffe.io.load_image: the image as Pillow decodes it, in 0-1 (skimage's img_as_float),
+    grey tiled, alpha dropped; the centre square of the shorter side taken by its slice, which for a
+    portrait image is ``im[off:off + h]``: the rows from the offset to the bottom (h - off of them),
+    not a square, later squashed; caffe.io.resize_image: the crop scaled to 0-1 by its own minimum
+    and maximum, resized by scikit-image (bilinear, mode constant, no antialiasing: its defaults
+    under Python 2, where eval_img.py ran), scaled back, float32; then x 255 and BGR. The graph
+    subtracts the mean and scales (the recorded mean and std). Returns (image, None) or (None, reason)."""
+    views = 1
+
+    def __init__(self, transform, max_pixels=MAX_IMAGE_PIXELS):
+        self.size, self.max_pixels = transform.crop, max_pixels
+
+    def __call__(self, data):
+        try:
+            im = caffe_load_image(data, self.max_pixels)
+        except Refused as e:
+            return None, str(e)
+        return np.ascontiguousarray(self.resize_image(self.center(im))[..., ::-1] * np.float32(255.)), None
+
+    @staticmethod
+    def center(im):
+        h, w = im.shape[:2]
+        off = abs(w - h) // 2           # Python 2's integer division
+        return im[:, off:off + h] if h < w else im[off:off + h, :]
+
+    def resize_image(self, im):
+        import skimage.transform     # only this transform needs it
+        low, high = im.min(), im.max()
+        if high <= low:                 # a constant image: caffe.io fills the size with it
+            return np.full((self.size, self.size, 3), low, np.float32)
+        std = ((im - low) / (high - low)).astype(np.float64)     # Python 2's scikit-image resized in double
+        out = skimage.transform.resize(std, (self.size, self.size), order=1, mode='constant', anti_aliasing=False)
+        return (out * (high - low) + low).astype(np.float32)
+
+
+def caffe_load_image(data, max_pixels=MAX_IMAGE_PIXELS):
+    """caffe.io.load_image of encoded bytes: float32 RGB in 0-1; 16-bit images in 0-65535 steps."""
+    rgb = _plain_jpeg_rgb(data, max_pixels)
+    if rgb is None:
+        im = _pil_open(data, max_pixels)
+        if im.mode.startswith('I;16'):
+            try:
+                grey = np.asarray(im).astype(np.float64) / 65535.
+            except Exception as e:  # noqa: BLE001  (cut short, damaged)
+                raise Refused('decoding failed: {}'.format(e)) from None
+            return np.repeat(grey[:, :, None], 3, axis=2).astype(np.float32)
+        rgb = np.asarray(_pil_convert(im))
+    return (rgb / 255.).astype(np.float32)
+
+
 def decoder(is_train, image_size=224, max_pixels=MAX_IMAGE_PIXELS, tta='none', transform=None, crop_area=(0.08, 1.),
             hflip=0.5):
     """The loaders' decoder: a random-resized crop of ``crop_area`` (fractions of the image's area)
     flipped with probability ``hflip`` for training; otherwise the centre crop, or the views of
     TTADecoder for ``tta`` other than none, made by ``transform`` (webvision.data.transform; default
     toolkit) at ``image_size``."""
+    if not is_train and transform is not None and transform.kind == 'caffe':
+        if tta != 'none':
+            raise InputError('--tta {}: the caffe transform (eval_img.py\'s) has one view; --eval-transform '
+                             'torchvision for test-time augmentation'.format(tta))
+        return CaffeDecoder(transform.at_size(image_size), max_pixels)
     if not is_train and transform is not None and transform.kind == 'torchvision':
         return TorchvisionDecoder(transform.at_size(image_size), tta, max_pixels)
     if tta != 'none' and not is_train:

@@ -1,11 +1,14 @@
 """How a model expects its evaluation images, recorded with its weights.
 
-Two transforms exist. ``toolkit``: this toolkit's centre crop (the crop of the image that becomes the
+Three transforms exist. ``toolkit``: this toolkit's centre crop (the crop of the image that becomes the
 centre ``size`` square once the shorter side is ``size`` x 256/224, resized with OpenCV's cubic filter,
 without antialiasing); models trained here use it. ``torchvision``: torchvision's evaluation transform,
 ``Resize(resize)`` of the shorter side with Pillow's antialiased filter, then ``CenterCrop(crop)``; the
-weights of torchvision, timm and the WSL ResNeXts were measured with it. Both then normalise with
-ImageNet's mean and std, in the graph.
+weights of torchvision, timm and the WSL ResNeXts were measured with it. ``caffe``: the one of
+kaiyuyue/resnext-wsl-caffe's eval_img.py, which measured its Caffe copies of those ResNeXts (see
+webvision.data.decode.CaffeDecoder); its crop is float, so the model's input is float32 for it.
+Each normalises with the mean and std recorded (ImageNet's unless a converted model says
+otherwise), in the graph.
 
 The record is JSON: in a converted .npz under the key ``__transform__`` (uint8 bytes, so that the file
 loads with ``allow_pickle=False``), and for a run of this toolkit in LOGDIR/transform.json, which a
@@ -24,7 +27,7 @@ from webvision.core.constants import IMAGE_MEAN_RGB, IMAGE_STD_RGB
 from webvision.core.errors import InputError
 from webvision.core.fileio import open_input, write_atomic
 
-KINDS = ('toolkit', 'torchvision')
+KINDS = ('toolkit', 'torchvision', 'caffe')
 INTERPOLATIONS = ('bilinear', 'bicubic')
 NPZ_KEY = '__transform__'
 FILE_NAME = 'transform.json'
@@ -56,7 +59,18 @@ class Transform:
             return self
         return dataclasses.replace(self, crop=size, resize=int(math.floor(size * self.resize / self.crop + 1e-9)))
 
+    @property
+    def float_input(self):
+        """True when the crop is float (0-255, not rounded), so the model's input is float32."""
+        return self.kind == 'caffe'
+
     def describe(self):
+        if self.kind == 'caffe':
+            return ('caffe: eval_img.py\'s: the centre square of the shorter side (of a portrait image, the rows '
+                    'from its offset to the bottom, as its slice takes them), caffe.io.resize_image to {s} x {s} '
+                    '(scikit-image, bilinear, no antialiasing), float; BGR mean {} and scale {:.4g} in the '
+                    'graph'.format([round(m * 255., 2) for m in self.mean[::-1]], 1. / (self.std[0] * 255.),
+                                   s=self.crop))
         if self.kind == 'toolkit':
             return ('toolkit: the centre crop of the image resized (shorter side) to {} px, taken {} x {} '
                     'with OpenCV\'s cubic filter; BGR, ImageNet mean and std in the graph'.format(
@@ -71,7 +85,11 @@ class Transform:
 
 TOOLKIT = Transform('toolkit', interpolation='bicubic')
 TORCHVISION = Transform('torchvision')
-BY_NAME = {'toolkit': TOOLKIT, 'torchvision': TORCHVISION}
+# eval_img.py's: (x - mean BGR) x 0.017 on 0-255 pixels is (x / 255 - mean / 255) / std, std = 1 / (0.017 x 255)
+CAFFE_MEAN_BGR, CAFFE_SCALE = (103.94, 116.78, 123.68), 0.017
+CAFFE = Transform('caffe', resize=224, crop=224, interpolation='bilinear',
+                  mean=tuple(m / 255. for m in CAFFE_MEAN_BGR[::-1]), std=(1. / (CAFFE_SCALE * 255.),) * 3)
+BY_NAME = {'toolkit': TOOLKIT, 'torchvision': TORCHVISION, 'caffe': CAFFE}
 
 
 def from_json(text, source):
@@ -112,6 +130,9 @@ def check(t, source):
                                                          for x in v)
         if not ok or not all(low <= x <= high for x in v):      # also false for NaN
             bad(field, 'expected three numbers from {} to {} (RGB, images in 0-1)'.format(low, high))
+    if t.kind == 'caffe' and (t.resize != t.crop or t.interpolation != 'bilinear'):
+        bad('resize' if t.resize != t.crop else 'interpolation', 'eval_img.py resizes the centre square straight '
+            'to the crop size, bilinear: resize = crop and interpolation bilinear')
     if t.kind == 'toolkit' and not is_imagenet(t):
         bad('mean', 'the toolkit\'s crop goes with ImageNet\'s mean and std (its models are trained with them)')
 
@@ -189,5 +210,6 @@ def add_transform_arg(group):
     group.add_argument('--eval-transform', default='auto', choices=('auto',) + KINDS, help='how evaluation and '
         'prediction images are cropped: toolkit (OpenCV, this toolkit\'s models), torchvision (Pillow: Resize of the '
         'shorter side to size x 256/224, antialiased, then CenterCrop, as torchvision and timm measured their '
-        'weights), or auto: the one recorded with --load (utils/convert_torch.py records torchvision), else toolkit '
+        'weights), caffe (eval_img.py\'s for Caffe models: scikit-image, float), or auto: the one recorded with '
+        '--load (utils/convert_torch.py records torchvision, utils/convert_caffe.py caffe), else toolkit '
         '(default: %(default)s)')

@@ -86,7 +86,8 @@ def batch_color_augment(images, jitter=0.4, lighting=0.1):
 class ImageNetModel(ModelDesc):
     """Holds the input, normalisation, loss, metrics and weight decay; variants build logits.
 
-    Options: ``data_format`` of the convolutions (the input is always NHWC uint8 BGR);
+    Options: ``data_format`` of the convolutions (the input is always NHWC BGR, uint8, or float32 0-255
+    with ``float_input``, for a transform whose crop is not rounded: caffe's);
     ``weight_decay`` on every ``.*/W`` (with ``bn_weight_decay`` also on the batch-norm and
     classifier-bias parameters, as a plain PyTorch optimiser over all parameters does); ``recipe`` (webvision.model.recipe.Recipe: label smoothing, mixing, the
     loss, per-image losses); ``trunk_lr_mult``, the learning-rate multiplier of everything but the
@@ -98,7 +99,7 @@ class ImageNetModel(ModelDesc):
 
     def __init__(self, num_classes, data_format='NHWC', image_size=224, *, weight_decay=1e-4, bn_weight_decay=False,
                  recipe=None, trunk_lr_mult=1., color_augment=None, float16_loss_scaling=False, mean_rgb=None,
-                 std_rgb=None):
+                 std_rgb=None, float_input=False):
         if data_format not in ('NCHW', 'NHWC'):
             raise ValueError('data_format must be NCHW or NHWC, got {!r}'.format(data_format))
         self.num_classes, self.data_format, self.image_size = num_classes, data_format, image_size
@@ -106,13 +107,14 @@ class ImageNetModel(ModelDesc):
         if bn_weight_decay:
             self.weight_decay_pattern = self.all_parameters_pattern
         self.color_augment, self.float16_loss_scaling = color_augment, float16_loss_scaling
+        self.input_dtype = tf.float32 if float_input else tf.uint8
         # another normalisation than ImageNet's (0-255 RGB), as converted weights may record one
         self.mean_rgb = IMAGE_MEAN_RGB if mean_rgb is None else np.asarray(mean_rgb, np.float64)
         self.std_rgb = IMAGE_STD_RGB if std_rgb is None else np.asarray(std_rgb, np.float64)
 
     def inputs(self):
         # uint8 input: 4x less to copy from the loaders than float32.
-        specs = [tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.uint8, INPUT),
+        specs = [tf.TensorSpec([None, self.image_size, self.image_size, 3], self.input_dtype, INPUT),
                  tf.TensorSpec([None], tf.int32, LABEL)]
         return specs + ([tf.TensorSpec([None], tf.int64, INDEX)] if self.recipe.sample_loss else [])
 

@@ -49,6 +49,7 @@ def make_model(run, num_classes):
                        data_format=run.data_format, image_size=a.image_size, trunk_lr_mult=a.trunk_lr_mult,
                        color_augment=None if a.fake else color_strengths(a),   # the loaders only crop and flip
                        float16_loss_scaling=a.amp and run.on_gpu, recipe=recipe_from_args(a, run.steps_per_epoch),
+                       float_input=bool(run.transform and run.transform.float_input),
                        **init_options(a), **normalisation(run.transform))
 
 

@@ -200,10 +200,9 @@ def export_run(run):
     config = PredictConfig(model=make_model(run, ckpt.read_num_classes(run.load)),
                            session_init=ckpt.run_weights(run), input_names=[INPUT], output_names=[PROB])
     t = run.transform.at_size(a.image_size)
-    note = dict(json.loads(t.to_json()), description='uint8 BGR [N, {s}, {s}, 3] made by {}'.format(
-        t.describe(), s=a.image_size))
+    shape = '{} BGR [N, {s}, {s}, 3]'.format('float32 (0-255)' if t.float_input else 'uint8', s=a.image_size)
+    note = dict(json.loads(t.to_json()), description='{} made by {}'.format(shape, t.describe()))
     saved, onnx_path = export(config, a.export, preprocessing=note)
-    print('Wrote {} and {} (input "input": uint8 BGR [N, {s}, {s}, 3], made by the {} transform, see '
-          'saved_model/assets.extra/preprocessing.json; output "prob")'.format(
-              saved, onnx_path, run.transform.kind, s=a.image_size))
+    print('Wrote {} and {} (input "input": {}, made by the {} transform, see '
+          'saved_model/assets.extra/preprocessing.json; output "prob")'.format(saved, onnx_path, shape, t.kind))
     return 0

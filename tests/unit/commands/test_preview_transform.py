@@ -58,6 +58,18 @@ def test_tta_views_and_the_toolkit_crop(tmp_path, photos):
     np.testing.assert_array_equal(png(tmp_path / 'toolkit' / 'coffee.png'), expected)
 
 
+def test_the_caffe_crop_is_written_rounded_and_has_no_tta(tmp_path, photos):
+    from helpers import caffe_io_ref
+    load = converted(tmp_path, tr.CAFFE)
+    proc = run_program('preview_transform', '--load', load, '--out', tmp_path / 'out', photos[1])
+    assert proc.returncode == 0 and 'eval_img.py' in proc.stdout, proc.stderr
+    im = caffe_io_ref.resize_image(caffe_io_ref.center(caffe_io_ref.load_image(photos[1])), [224, 224]) * 255.
+    assert np.abs(png(tmp_path / 'out' / 'coffee.png') - im).max() <= 0.5 + 1e-3
+    proc = run_program('preview_transform', '--load', load, '--tta', 'flip', '--out', tmp_path / 'tta', photos[1])
+    assert proc.returncode == 1 and "error: --tta flip: the caffe transform (eval_img.py's) has one view" in proc.stderr
+    assert not (tmp_path / 'tta').exists()
+
+
 def test_bad_images_are_named_and_the_others_written(tmp_path, photos):
     (tmp_path / 'folder.jpg').mkdir()
     (tmp_path / 'other').mkdir()

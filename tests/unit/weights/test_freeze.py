@@ -52,6 +52,19 @@ def test_weights_too_large_to_freeze_predict_unfolded(monkeypatch):
     np.testing.assert_allclose(plain(x)[0], folded(x)[0], rtol=1e-4, atol=1e-6)
 
 
+def test_a_float_input_model_takes_unrounded_pixels_folded_too():
+    """float_input (the caffe transform's crops): the input is float32, not rounded on the way in."""
+    config = PredictConfig(model=ResNetModel(18, num_classes=7, data_format='NHWC', image_size=32, float_input=True),
+                           session_init=RandomWeights(), input_names=['input'], output_names=['logits'])
+    x = np.random.RandomState(1).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    plain = OfflinePredictor(config)
+    assert plain.input_tensors[0].dtype == tf.float32
+    folded = inference.inference_predictor(config)
+    assert isinstance(folded, inference.GraphDefPredictor)
+    np.testing.assert_allclose(folded(x)[0], plain(x)[0], rtol=1e-4, atol=1e-6)
+    assert np.abs(plain(np.floor(x))[0] - plain(x)[0]).max() > 1e-6
+
+
 @pytest.mark.slow
 def test_export_writes_a_savedmodel_and_onnx_that_predict_as_the_model(tmp_path):
     config = PredictConfig(model=ResNetModel(18, num_classes=5, data_format='NHWC', image_size=32),
