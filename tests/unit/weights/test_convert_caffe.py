@@ -80,3 +80,45 @@ def test_a_prototxt_that_is_not_one_is_named_with_its_line(tmp_path):
     bad.write_text('name: "x"\nlayer {\n  name: "conv1"\n  type: Convolution"\n}\n')
     with pytest.raises(caffe.CaffeError, match=r'bad.prototxt: not a Caffe network text \(4:'):
         caffe.read_prototxt(str(bad))
+
+
+@pytest.mark.slow
+def test_a_blob_over_2_gb_is_read_from_the_map_and_copied_once(tmp_path):
+    """32x48d's .caffemodel is 3.3 GB: one message over protobuf's 2 GB limit, with offsets past
+    2^31. A layer whose blob alone is over 2 GB (a sparse file: its zeros take no disk), followed by
+    another layer, is read with its values in place and at most one copy of the blob in memory."""
+    import os
+    import tracemalloc
+    n = (1 << 29) + 7                              # floats: 2^31 + 28 bytes
+    ends = np.array([1.5, -2.25], '<f4')
+    path, second = tmp_path / 'big.caffemodel', tmp_path / 'second.caffemodel'
+    caffe.write_caffemodel(str(second), [('after', 'Scale', [np.arange(3, dtype=np.float32)])])
+    after = second.read_bytes()                             # a net of that one layer: its message alone
+    dims = caffe._uvarint(1) + caffe._uvarint(n)
+    shape = caffe._delimited(caffe.SHAPE_DIM, len(dims)) + dims
+    blob_head = caffe._delimited(caffe.BLOB_SHAPE, len(shape)) + shape + caffe._delimited(caffe.BLOB_DATA, 4 * n)
+    name = caffe._delimited(1, 3) + b'fc1' + caffe._delimited(2, 12) + b'InnerProduct'
+    blob = caffe._delimited(caffe.LAYER_BLOBS, len(blob_head) + 4 * n) + blob_head
+    layer = caffe._delimited(caffe.NET_LAYER, len(name) + len(blob) + 4 * n) + name + blob
+    with open(path, 'wb') as f:
+        f.write(layer)
+        start = f.tell()
+        f.write(ends[:1].tobytes())
+        f.seek(start + 4 * n - 4)
+        f.write(ends[1:].tobytes() + after)
+    st = os.stat(path)
+    assert st.st_size > (1 << 31)
+    if st.st_blocks * 512 > (1 << 30):
+        pytest.skip('{} does not keep files sparse: 2 GB were written'.format(tmp_path))
+    tracemalloc.start()
+    try:
+        layers = list(caffe.read_caffemodel(str(path)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [name for name, _ in layers] == ['fc1', 'after']
+    big = layers[0][1][0]
+    assert big.shape == (1, n) and big.dtype == np.float32
+    assert big[0, 0] == 1.5 and big[0, -1] == -2.25 and not big[0, 1:-1].any()
+    assert np.array_equal(layers[1][1][0], [0, 1, 2])
+    assert peak < 1.25 * 4 * n, 'held {:.2f} GB for a {:.2f} GB blob'.format(peak / 2 ** 30, 4 * n / 2 ** 30)
