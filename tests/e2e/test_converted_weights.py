@@ -1,11 +1,14 @@
 """Weights converted by webvision-convert, then used by the driver's --predict and --eval in their own
 processes: the torch model's probabilities on a real photo, through the recorded transform."""
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import torch
 
-from conftest import run_driver
+from conftest import ROOT, run_driver
 from helpers import torchvision_ref as ref
 from helpers.images import jpeg_bytes
 from helpers.programs import run_program
@@ -66,6 +69,28 @@ def test_safetensors_to_predict_gives_the_torch_models_probabilities_on_a_real_p
     run_driver('-d', '18', '--data', root, '--eval', '--load', npz, '--save-probs', probs, '--eval-transform',
                'toolkit', '--predictions', tmp_path / 'p.json', '--workers', 1)
     assert np.abs(np.load(probs, allow_pickle=False)[0] - expected).max() > 1e-2
+
+
+def test_the_converters_run_as_a_user_runs_them(tmp_path):
+    """utils/convert_torch.py and utils/convert_caffe.py in a process of their own, from an
+    environment without TensorFlow's variables (the tests' own process has TF_USE_LEGACY_KERAS set,
+    which once hid a converter that imported TensorFlow before the switch and could not convert)."""
+    from helpers import caffe_writer
+    model = torch_resnet.randomize(resnet18(), seed=5)
+    pth, proto, weights = tmp_path / 'm.pth', tmp_path / 'm.prototxt', tmp_path / 'm.caffemodel'
+    torch.save(model.state_dict(), str(pth))
+    caffe_writer.write(model, proto, weights, size=64)
+    env = {k: v for k, v in os.environ.items() if not k.startswith('TF_')}
+    outputs = {}
+    for name, inputs in (('convert_torch', [pth]), ('convert_caffe', [proto, weights])):
+        outputs[name] = str(tmp_path / (name + '.npz'))
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, 'utils', name + '.py')] + inputs + [outputs[name]],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 0 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+        assert '(resnet18' in proc.stdout
+    with np.load(outputs['convert_torch']) as a, np.load(outputs['convert_caffe']) as b:
+        keys = [k for k in a.files if not k.startswith('__')]
+        assert keys and all(np.array_equal(a[k], b[k]) for k in keys)
 
 
 def test_a_converted_caffe_model_predicts_what_eval_img_prints(tmp_path):

@@ -226,6 +226,7 @@ def model_shapes(depth, mode, group_width, num_classes):
     """Variable name -> shape of our model, from its graph (nothing is allocated)."""
     from webvision.core.process import configure_tensorflow
     configure_tensorflow()      # TensorFlow loads here, not for --help or a bad INPUT
+    import webvision.runtime.tfcompat  # noqa: F401  (before TensorFlow: legacy Keras, or tensorpack fails)
     import tensorflow as tf
     from tensorpack.tfutils.tower import TowerContext
     from webvision.model.resnet import ResNetModel
