@@ -43,6 +43,7 @@ _MESSAGES = {
     'EltwiseParameter': [('operation', 1, 'enum', False, '.caffe.EltwiseParameter.EltwiseOp'), ('coeff', 2, 'float', True, None)],
     'InnerProductParameter': [('num_output', 1, 'uint32', False, None), ('bias_term', 2, 'bool', False, 'true'),
                               ('axis', 5, 'int32', False, '1'), ('transpose', 6, 'bool', False, 'false')],
+    'InputParameter': [('shape', 1, 'message', True, '.caffe.BlobShape')],
     'LayerParameter': [
         ('name', 1, 'string', False, None), ('type', 2, 'string', False, None),
         ('bottom', 3, 'string', True, None), ('top', 4, 'string', True, None),
@@ -50,6 +51,7 @@ _MESSAGES = {
         ('convolution_param', 106, 'message', False, '.caffe.ConvolutionParameter'),
         ('eltwise_param', 110, 'message', False, '.caffe.EltwiseParameter'),
         ('inner_product_param', 117, 'message', False, '.caffe.InnerProductParameter'),
+        ('input_param', 143, 'message', False, '.caffe.InputParameter'),
         ('pooling_param', 121, 'message', False, '.caffe.PoolingParameter'),
         ('scale_param', 142, 'message', False, '.caffe.ScaleParameter')],
     'NetParameter': [

@@ -99,7 +99,8 @@ def structure(net, path):
             path, pool.layer.name, len(stem)))
     blocks, start = [], pool
     for add in (n for n in all_nodes if n.layer.type == 'Eltwise'):
-        if len(add.inputs) != 2 or add.layer.eltwise_param.operation != 1 or add.layer.eltwise_param.coeff:
+        p = add.layer.eltwise_param
+        if len(add.inputs) != 2 or p.operation != 1 or any(c != 1 for c in p.coeff):
             raise CaffeError('{}: Eltwise {!r} is not a sum of two'.format(path, add.layer.name))
         a, b = (branch(i, start, path, 'Eltwise {!r}'.format(add.layer.name)) for i in add.inputs)
         main, short = (a, b) if len(a) >= len(b) else (b, a)
@@ -172,7 +173,11 @@ def check_stem_pool(layer, path):
 
 
 def input_size(net, path):
-    dims = list(net.input_dim) or (list(net.input_shape[0].dim) if net.input_shape else [])
+    """S of the N x 3 x S x S input: the net's ``input_dim`` or ``input_shape`` (kaiyuyue's), or an
+    ``Input`` layer's shape (what newer Caffe and most converters write)."""
+    shapes = list(net.input_shape) + [s for layer in net.layer if layer.type == 'Input'
+                                      for s in layer.input_param.shape]
+    dims = list(net.input_dim) or (list(shapes[0].dim) if shapes else [])
     if len(dims) != 4 or dims[2] != dims[3] or dims[1] != 3:
         raise CaffeError('{}: input {} is not N x 3 x S x S'.format(path, dims or 'not given'))
     return dims[2]

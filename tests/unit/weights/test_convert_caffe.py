@@ -39,6 +39,33 @@ def test_a_caffemodel_converts_back_exactly(tmp_path, arch):
     assert npz_padding(str(out)) == 'caffe'
 
 
+def test_an_input_layer_and_unit_sum_coefficients_are_read_as_caffe_reads_them(tmp_path):
+    """Newer Caffe and most converters give the input as an Input layer (input_param's shape), not
+    the net's input_dim, and may spell a sum's coefficients out (1, 1): the same network."""
+    model = torch_model('resnet18', seed=1)
+    proto, weights = tmp_path / 'm.prototxt', tmp_path / 'm.caffemodel'
+    caffe_writer.write(model, proto, weights, size=64)
+    old = caffe.read_prototxt(str(proto))
+    net = caffe.NetParameter(name=old.name)
+    data = net.layer.add(name='input', type='Input', top=['data'])
+    data.input_param.shape.add(dim=[1, 3, 64, 64])
+    net.layer.extend(old.layer)
+    for layer in net.layer:
+        if layer.type == 'Eltwise':
+            layer.eltwise_param.coeff.extend([1., 1.])
+    caffe.write_prototxt(str(proto), net)
+    assert 'input_dim' not in proto.read_text() and 'Input' in proto.read_text()
+    assert run_program('convert_caffe', proto, weights, tmp_path / 'a.npz').returncode == 0
+    expected = convert({k: v.clone() for k, v in model.state_dict().items()}, ARCHS['resnet18'][0])
+    got = read_weights(str(tmp_path / 'a.npz'))
+    assert sorted(got) == sorted(expected) and all(np.array_equal(got[k], expected[k]) for k in expected)
+    next(l for l in net.layer if l.type == 'Eltwise').eltwise_param.coeff[1] = -1.    # a difference, not a sum
+    caffe.write_prototxt(str(proto), net)
+    with pytest.raises(caffe.CaffeError, match='is not a sum of two'):
+        from webvision.weights import caffe_resnet
+        caffe_resnet.plan(caffe.read_prototxt(str(proto)), str(proto))
+
+
 def test_the_caffe_graph_gives_the_torch_models_logits_with_caffes_pooling(tmp_path):
     import tensorflow as tf
     from tensorpack.predict import OfflinePredictor, PredictConfig
