@@ -216,9 +216,19 @@ def _layers(buf, size, wanted, path):
             elif n == LAYER_BLOBS and w == 2:
                 blobs.append(v)
         if blobs and (wanted is None or name in wanted):
-            yield name, [_blob(buf, *b) for b in blobs]
+            arrays = [_blob(buf, *b) for b in blobs]
+            _release(buf, *value)
+            yield name, arrays
     if not seen:
         raise CaffeError('{}: no layers in it: not a .caffemodel'.format(path))
+
+
+def _release(buf, start, stop):
+    """Unmaps the pages of a layer whose blobs were copied out: read pages of a file map count in the
+    process's resident memory until then, which would hold the model twice (3.3 GB more for 32x48d)."""
+    if hasattr(buf, 'madvise') and hasattr(mmap, 'MADV_DONTNEED'):
+        first = start - start % mmap.PAGESIZE
+        buf.madvise(mmap.MADV_DONTNEED, first, stop - first)
 
 
 def _key(number, wire):
