@@ -25,6 +25,7 @@ BENCHMARKS = [
     ('model_speed', ['--repeats', '3', '--steps', '2'], ['--repeats', '1', '--steps', '1', '--size', '112']),
     ('graph_load', ['--repeats', '2'], ['--repeats', '1', '--build-depth', '50', '--load-arch', '50', 'resnet', '4']),
     ('convert_wsl', ['--repeats', '2'], ['--repeats', '1', '--arch', 'resnext50_32x4d']),
+    ('convert_caffe', ['--repeats', '2'], ['--repeats', '1', '--arch', 'resnext50_32x4d']),
     ('recipe_speed', ['--repeats', '3', '--steps', '20'], ['--repeats', '1', '--steps', '3']),
     ('ensemble_memory', [], ['--images', '5000']),
     ('report_speed', ['--repeats', '3'], ['--repeats', '1', '--predictions', '5000', '--classes', '500', '--train', '50000']),
