@@ -71,6 +71,34 @@ def test_safetensors_to_predict_gives_the_torch_models_probabilities_on_a_real_p
     assert np.abs(np.load(probs, allow_pickle=False)[0] - expected).max() > 1e-2
 
 
+def test_a_hub_folder_at_its_test_size_predicts_as_timm_validates(tmp_path):
+    """A timm hub folder (resnet18.a1_in1k's config: test size 288, crop_pct 1.0, bicubic) converted
+    with --test-size: --predict without --image-size runs at 288 and prints the probabilities of timm's
+    model on timm's own test-size transform (what its validate.py uses by default)."""
+    import pytest
+    timm = pytest.importorskip('timm', reason='timm 1.0.31: pip install -r requirements-ref.txt')
+    from skimage import data
+    image = tmp_path / 'cat.jpg'
+    image.write_bytes(jpeg_bytes(data.chelsea()))
+    model = torch_resnet.randomize(timm.create_model('resnet18.a1_in1k', pretrained=False), seed=7)
+    transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=model, use_test_size=True))
+    photos = [jpeg_bytes(getattr(data, n)()) for n in ('astronaut', 'coffee', 'rocket', 'chelsea')]
+    model = torch_resnet.calibrate(model, torch.stack([transform(ref.pil_loader(p)) for p in photos])).eval()
+    with torch.no_grad():
+        expected = torch.softmax(model(transform(ref.pil_loader(image.read_bytes()))[None]).double(), 1)[0].numpy()
+    timm.models.save_for_hf(model, str(tmp_path / 'hub'), safe_serialization=True)
+    npz = str(tmp_path / 'm.npz')
+    assert run_program('convert_torch', tmp_path / 'hub', npz, '--test-size').returncode == 0
+    proc = run_driver('-d', '18', '--load', npz, '--predict', image, '--topk', 3)
+    assert 'CenterCrop(288)' in proc.stderr
+    out = proc.stdout.strip().splitlines()
+    with open(IMAGENET_SYNSET_WORDS) as f:
+        names = [line.strip() for line in f]
+    for line, c in zip(out[1:], np.argsort(-expected)[:3]):
+        prob, name = line.split(' - ', 1)
+        assert name == repr(names[c]) and abs(float(prob) - expected[c]) <= 0.005 + 1e-3, line
+
+
 def test_the_converters_run_as_a_user_runs_them(tmp_path):
     """utils/convert_torch.py and utils/convert_caffe.py in a process of their own, from an
     environment without TensorFlow's variables (the tests' own process has TF_USE_LEGACY_KERAS set,

@@ -31,7 +31,8 @@ def get_args_parser():
     p.add_argument('--load', metavar='W', help='the weights: an .npz (converted ones carry their transform), a '
                    'checkpoint model-N or a run folder (its transform.json); without it, the toolkit\'s crop')
     p.add_argument('--out', required=True, metavar='DIR', help='folder for the PNG files (made if missing)')
-    p.add_argument('--image-size', type=positive_int, default=224, help='the model\'s input size (default: %(default)s)')
+    p.add_argument('--image-size', type=positive_int, help='the model\'s input size (default: the crop recorded with '
+                   'the weights, else 224)')
     p.add_argument('--tta', default='none', choices=TTA_MODES, help='write the views of test-time augmentation '
                    '(default: %(default)s)')
     tr.add_transform_arg(p)
@@ -64,6 +65,7 @@ def main(argv=None):
     try:
         weights = os.path.join(args.load, 'model') if args.load and os.path.isdir(args.load) else args.load
         t = tr.choose(args.eval_transform, weights)
+        args.image_size = args.image_size or t.crop
         decode = decoder(False, args.image_size, tta=args.tta, transform=t)
         views = getattr(decode, 'views', 1)
         check_folder_output(args.out, '--out')

@@ -66,7 +66,8 @@ def add_task_and_data_args(p):
     g.add_argument('--format', default='files', choices=('files', 'lmdb'), help='read images from the files in the '
         'lists, or from DIR/lmdb/<list>.lmdb written by utils/pack_lmdb.py: one sequential file per split, '
         'shuffled locally (default: %(default)s)')
-    g.add_argument('--image-size', type=int, default=224, help='crop size (default: %(default)s)')
+    g.add_argument('--image-size', type=int, help='crop size, the model\'s input (default: the crop recorded with '
+        'the weights of --load, as webvision-convert --test-size records timm\'s test size; else 224)')
     g.add_argument('--workers', type=int, help='loader processes (default: the number of CPU cores)')
 
 
@@ -200,6 +201,9 @@ def make_run(args):
     if logdir:
         check_folder_output(logdir, '--logdir')
     args.padding = args.padding or weights_padding(resumed_from(args, logdir) or load)
+    # a run's own record (resuming) is in its logdir
+    transform = choose_transform(args.eval_transform, load or (logdir and os.path.join(logdir, 'model')))
+    args.image_size = args.image_size or transform.crop
     on_gpu = bool(args.gpu) or tfcompat.is_gpu_available()
     global_batch = args.batch * (cluster.size if cluster else 1)
     return Run(args=args, towers=towers, cluster=cluster, data=data,
@@ -209,8 +213,7 @@ def make_run(args):
                steps_per_epoch=steps_per_epoch(args, data, global_batch),
                base_lr=args.lr if args.lr is not None else 0.1 * global_batch / 256.,
                workers=args.workers if args.workers is not None else len(os.sched_getaffinity(0)),
-               load=load, transform=choose_transform(     # a run's own record (resuming) is in its logdir
-                   args.eval_transform, load or (logdir and os.path.join(logdir, 'model'))))
+               load=load, transform=transform)
 
 
 def resumed_from(args, logdir):

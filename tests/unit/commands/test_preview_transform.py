@@ -43,6 +43,18 @@ def test_the_recorded_transform_s_crops_are_torchvision_s_pixels(tmp_path, photo
         np.testing.assert_array_equal(png(tmp_path / 'out' / (p.stem + '.png')), expected)
 
 
+def test_a_recorded_test_size_is_the_default_size(tmp_path, photos):
+    """webvision-convert --test-size records timm's test size (288/288): without --image-size the
+    preview is at that size, as timm's validate.py evaluates; --image-size 224 scales it (224/224)."""
+    load = converted(tmp_path, tr.Transform('torchvision', 288, 288, 'bicubic'))
+    for flags, (resize, crop) in (((), (288, 288)), (('--image-size', 224), (224, 224))):
+        out = tmp_path / 'out{}'.format(crop)
+        proc = run_program('preview_transform', '--load', load, '--out', out, *flags, photos[0])
+        assert proc.returncode == 0 and 'CenterCrop({})'.format(crop) in proc.stdout, proc.stderr
+        expected = ref.crop_pixels(photos[0].read_bytes(), resize, crop, Image.BICUBIC)
+        np.testing.assert_array_equal(png(out / 'chelsea.png'), expected)
+
+
 def test_tta_views_and_the_toolkit_crop(tmp_path, photos):
     load = converted(tmp_path, tr.TORCHVISION)
     proc = run_program('preview_transform', '--load', load, '--tta', 'crops10', '--out', tmp_path / 'tta', photos[0])
