@@ -39,7 +39,7 @@ import time
 import numpy as np
 
 from webvision.core.errors import InputError
-from webvision.core.fileio import check_output
+from webvision.core.fileio import check_input, check_output
 from webvision.data import hub, transform as tr
 from webvision.model.archs import BOTTLENECK_DEPTHS, CARDINALITY, DEPTHS as BLOCKS, TORCHVISION_ARCHS as ARCHS
 
@@ -58,8 +58,7 @@ def load_state_dict(path, ema=False):
     training checkpoint's weight average. ConversionError naming the file for a damaged file, a
     non-tensor value or two names that become one once DataParallel's "module." prefix is dropped."""
     import torch
-    if not os.path.isfile(path):
-        raise ConversionError('{}: no such file'.format(path))
+    check_input(path)         # a folder, FIFO or device named as such, before anything opens it
     sd = read_safetensors(path) if path.endswith('.safetensors') else read_pickled(path)
     sd = unwrap(sd, path, ema)
     if not isinstance(sd, dict):
@@ -98,8 +97,11 @@ def read_pickled(path):
         with torch.serialization.safe_globals([argparse.Namespace]):       # plain data, as timm allows it
             return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
+        blocking = blocking_globals(path)
+        if not blocking:
+            raise ConversionError('{}: not a PyTorch weights file ({})'.format(path, unpickler_reason(e))) from None
         raise ConversionError('{}: refusing to unpickle {}: only tensors, plain containers and argparse.Namespace '
-                              'are read, nothing is executed'.format(path, blocking_globals(path, e))) from None
+                              'are read, nothing is executed'.format(path, blocking)) from None
     except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError) as e:
         raise ConversionError('{}: not a readable PyTorch file ({}); is it damaged or cut short?'.format(
             path, first_line(e))) from None
@@ -154,15 +156,22 @@ def first_line(error):
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def blocking_globals(path, error):
-    """What a weights-only load refused, named in plain text (the classes or functions it would call)."""
+def blocking_globals(path):
+    """What a weights-only load refused, named in plain text (the classes or functions it would call);
+    '' when it names none (not a pickle at all, or one too damaged to list)."""
     import torch
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception:   # noqa: BLE001  (an old or damaged archive: the error's first line is all there is)
+    except Exception:   # noqa: BLE001  (an old or damaged archive, or no pickle: the unpickler's reason says)
         names = []
-    found = [n for n in names if n != 'argparse.Namespace']
-    return ', '.join(found) if found else first_line(error)
+    return ', '.join(n for n in names if n != 'argparse.Namespace')
+
+
+def unpickler_reason(error):
+    """The unpickler's own reason inside torch's long weights-only message ("Unsupported operand 255"
+    for a JPEG), else its first line."""
+    m = re.search(r'WeightsUnpickler error:\s*(.+?)\s*(?:\n\s*\n|$)', str(error), re.S)
+    return ' '.join(m.group(1).split()) if m else first_line(error)
 
 
 class Converter:

@@ -146,6 +146,23 @@ def test_damaged_files_are_named_without_a_traceback(tmp_path, content):
     assert 'error: {}: not a readable PyTorch file'.format(pth) in proc.stderr
 
 
+def test_what_is_not_a_weights_file_is_named_for_what_it_is(tmp_path):
+    """A photo or a config given as the weights is named as not a PyTorch file, with the unpickler's
+    own reason (not torch's paragraph about weights_only); a FIFO or a device is refused before
+    anything opens it, as what it is."""
+    from helpers.images import jpeg_bytes
+    photo, fifo = tmp_path / 'cat.jpg', tmp_path / 'pipe.pth'
+    photo.write_bytes(jpeg_bytes(np.zeros((8, 8, 3), np.uint8)))
+    os.mkfifo(fifo)
+    for path, message in ((photo, 'not a PyTorch weights file (Unsupported operand 255)'),
+                          (fifo, 'is a FIFO, expected a regular file'),
+                          ('/dev/null', 'is a character device, expected a regular file')):
+        proc = run_converter(path, tmp_path / 'm.npz')
+        assert proc.returncode == 1 and 'error: {}: {}'.format(path, message) in proc.stderr, proc.stderr
+        assert 'weights_only' not in proc.stderr and 'Traceback' not in proc.stderr
+    assert not (tmp_path / 'm.npz').exists()
+
+
 def test_non_tensors_and_colliding_prefixes_are_refused(tmp_path):
     sd = torch_resnet.build('resnet18').state_dict()
     proc, _ = convert(dict(sd, **{'fc.note': 3}), tmp_path, 'resnet18')
