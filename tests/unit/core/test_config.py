@@ -94,7 +94,7 @@ SHIPPED = sorted(glob.glob(os.path.join(ROOT, 'configs', '*.yaml')))
 ORIGINAL = dict(warmup_lr=0.1, epoch_images=1280000, zero_init_residual=True, head_init='normal', weight_decay=1e-4,
                 bn_weight_decay=False, bn_momentum=0.9, crop_area=[0.08, 1.], hflip=0.5, color_jitter=0.4,
                 lighting=0.1, depth=50, mode='resnet', batch=256, epochs=110, lr_schedule='step', lr=None,
-                loss='ce', balance=False, label_smoothing=0., mixup=0., ema=0., padding='same')
+                loss='ce', balance=False, label_smoothing=0., mixup=0., ema=0., padding='same', image_size=224)
 
 
 def test_the_baseline_config_is_the_original_recipe_and_the_protocols_are_shipped(driver, tmp_path):
