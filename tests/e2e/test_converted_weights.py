@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import ROOT, run_driver
@@ -75,7 +76,6 @@ def test_a_hub_folder_at_its_test_size_predicts_as_timm_validates(tmp_path):
     """A timm hub folder (resnet18.a1_in1k's config: test size 288, crop_pct 1.0, bicubic) converted
     with --test-size: --predict without --image-size runs at 288 and prints the probabilities of timm's
     model on timm's own test-size transform (what its validate.py uses by default)."""
-    import pytest
     timm = pytest.importorskip('timm', reason='timm 1.0.31: pip install -r requirements-ref.txt')
     from skimage import data
     image = tmp_path / 'cat.jpg'

@@ -12,7 +12,7 @@ def write(model, prototxt, caffemodel, size=224, factor=2., state_dict=None):
     """``state_dict``: numpy arrays to write instead of the model's (whose structure is still read:
     a model on the meta device then gives the layout of one too large to initialise)."""
     net = caffe.NetParameter(name='from-torch', input=['data'], input_dim=[1, 3, size, size])
-    sd = state_dict or {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    sd = state_dict if state_dict is not None else {k: v.detach().numpy() for k, v in model.state_dict().items()}
     blobs, n = [], {'conv': 0, 'bn': 0, 'relu': 0, 'add': 0}
 
     def conv_bn(bottom, key, bn_key, relu):

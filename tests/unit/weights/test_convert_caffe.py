@@ -2,6 +2,10 @@
 kaiyuyue/resnext-wsl-caffe (tests/helpers/caffe_writer.py) converts back to exactly the arrays
 webvision-convert gives for the torch model, with --padding caffe recorded; the converted graph
 gives the logits of the torch model whose stem max-pool is Caffe's (ceil_mode, no padding)."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +14,7 @@ from helpers import caffe_writer
 from helpers.programs import run_program
 from webvision.commands.convert_torch import convert
 from webvision.model.archs import TORCHVISION_ARCHS as ARCHS
-from webvision.weights import caffe, torch_resnet
+from webvision.weights import caffe, caffe_resnet, torch_resnet
 from webvision.weights.checkpoints import npz_padding, read_weights
 
 
@@ -62,7 +66,6 @@ def test_an_input_layer_and_unit_sum_coefficients_are_read_as_caffe_reads_them(t
     next(l for l in net.layer if l.type == 'Eltwise').eltwise_param.coeff[1] = -1.    # a difference, not a sum
     caffe.write_prototxt(str(proto), net)
     with pytest.raises(caffe.CaffeError, match='is not a sum of two'):
-        from webvision.weights import caffe_resnet
         caffe_resnet.plan(caffe.read_prototxt(str(proto)), str(proto))
 
 
@@ -114,7 +117,6 @@ def test_a_blob_over_2_gb_is_read_from_the_map_and_copied_once(tmp_path):
     """32x48d's .caffemodel is 3.3 GB: one message over protobuf's 2 GB limit, with offsets past
     2^31. A layer whose blob alone is over 2 GB (a sparse file: its zeros take no disk), followed by
     another layer, is read with its values in place and at most one copy of the blob in memory."""
-    import os
     import tracemalloc
     n = (1 << 29) + 7                              # floats: 2^31 + 28 bytes
     ends = np.array([1.5, -2.25], '<f4')
@@ -169,19 +171,16 @@ print(status('VmHWM') - before, sum(a.nbytes for _, arrays in layers for a in ar
 def test_reading_holds_the_weights_once_in_resident_memory(tmp_path):
     """The file map's pages are dropped once a layer is copied out: the peak resident memory of a read
     is one copy of the weights, not that and the file's pages too (2x: 6.7 GB for 32x48d)."""
-    import os
-    import subprocess
-    import sys
     if not os.path.exists('/proc/self/status'):
         pytest.skip('needs /proc/self/status (Linux) for the resident memory')
     rng = np.random.default_rng(0)
     path = tmp_path / 'eight.caffemodel'
-    caffe.write_caffemodel(str(path), [('conv{}'.format(i), 'Convolution', [rng.standard_normal((1 << 24,), np.float32)])
-                                       for i in range(8)])          # 8 layers of 64 MB
+    layers = [('conv{}'.format(i), 'Convolution', [rng.standard_normal((1 << 24,), np.float32)]) for i in range(8)]
+    caffe.write_caffemodel(str(path), layers)           # 8 layers of 64 MB
+    del layers
     proc = subprocess.run([sys.executable, '-c', RSS_SCRIPT, str(path)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     grown, weights = map(int, proc.stdout.split())
     assert weights == 8 << 26
     # the weights, and the pages of the one layer being copied
     assert grown < 1.3 * weights, 'resident memory grew {:.2f}x the weights'.format(grown / weights)
-
